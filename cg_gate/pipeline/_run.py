@@ -36,7 +36,6 @@ from cg_gate.record import (
     Summary,
     atomic_write_bytes,
     read_results,
-    write_results,
 )
 from cg_gate.record._cache import ActivationCache, ResponseCache
 from cg_gate.suites import Item, Suite
@@ -395,11 +394,9 @@ def write_outputs(run: GateRun, config: RunConfig, items: Sequence[Item], cand: 
     stages.log(f"writing reports to {out}/")
     paths: dict[str, Path] = {}
     run.digest = run.deterministic_digest()
-    formats = [f for f in config.formats if f != "json"]
-    if formats:
-        policy_source = run.manifest.policy.path if run.manifest.policy else None
-        paths.update(render_all(run, formats, out, policy_source=policy_source))
-    paths["json"] = write_results(run, out / "results.json")
+    formats = [f for f in config.formats if f != "json"] + ["json"]
+    policy_source = run.manifest.policy.path if run.manifest.policy else None
+    paths.update(render_all(run, formats, out, policy_source=policy_source))
     save_activations(out / ACTIVATIONS_FILE, items, cand)
     paths["activations"] = out / ACTIVATIONS_FILE
     return Outcome(run=run, paths=paths)

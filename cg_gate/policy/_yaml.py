@@ -15,6 +15,9 @@ import yaml
 
 from cg_gate.errors import PolicyError
 
+# libyaml's parser where PyYAML was built with it (same nodes and marks, ~4x faster)
+_SafeLoader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+
 PathKey = tuple[Any, ...]
 
 
@@ -119,7 +122,7 @@ def load_yaml(path: str | Path) -> YamlDocument:
     except UnicodeDecodeError as exc:
         raise PolicyError(f"not UTF-8 text (byte {exc.start})", path=src,
                           fix="save the file as UTF-8") from None
-    loader = yaml.SafeLoader(text)
+    loader = _SafeLoader(text)
     try:
         node = loader.get_single_node()
         marks = Marks()

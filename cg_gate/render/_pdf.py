@@ -68,8 +68,11 @@ def local_only_fetcher():
     return LocalOnlyFetcher(allowed_protocols=("file", "data"), timeout=1)
 
 
-def render_pdf(run: GateRun, *, policy_source: str | None = None) -> bytes:
-    """report.pdf bytes for `run`: same content as the HTML, paged, with results.json inside."""
+def render_pdf(run: GateRun, *, policy_source: str | None = None, results_json: str | None = None) -> bytes:
+    """report.pdf bytes for `run`: same content as the HTML, paged, with results.json inside.
+
+    `results_json` is `dump_results(run)` where the caller has it already.
+    """
     import weasyprint
 
     logging.getLogger("weasyprint").setLevel(logging.ERROR)
@@ -81,7 +84,7 @@ def render_pdf(run: GateRun, *, policy_source: str | None = None) -> bytes:
         string=html, base_url=templates_dir().as_uri() + "/", url_fetcher=fetcher
     )
     attachment = weasyprint.Attachment(
-        string=dump_results(run),
+        string=results_json if results_json is not None else dump_results(run),
         name="results.json",
         description=f"cg-gate results, schema {run.schema_version}, run {run.manifest.run_id}",
         created=when,

@@ -31,10 +31,13 @@ class Renderer:
     filename: str
     description: str
     render: RenderFunction
+    # also called with results_json=dump_results(run), serialised once per render_all
+    takes_results_json: bool = False
 
 
-def _render_json(run: GateRun, *, policy_source: str | None = None) -> bytes:
-    return dump_results(run).encode("utf-8")
+def _render_json(run: GateRun, *, policy_source: str | None = None,
+                 results_json: str | None = None) -> bytes:
+    return (results_json if results_json is not None else dump_results(run)).encode("utf-8")
 
 
 def _html(run: GateRun, *, policy_source: str | None = None) -> bytes:
@@ -43,10 +46,10 @@ def _html(run: GateRun, *, policy_source: str | None = None) -> bytes:
     return render_html(run, policy_source=policy_source)
 
 
-def _pdf(run: GateRun, *, policy_source: str | None = None) -> bytes:
+def _pdf(run: GateRun, *, policy_source: str | None = None, results_json: str | None = None) -> bytes:
     from cg_gate.render._pdf import render_pdf  # WeasyPrint is imported only when asked for
 
-    return render_pdf(run, policy_source=policy_source)
+    return render_pdf(run, policy_source=policy_source, results_json=results_json)
 
 
 def _md(run: GateRun, *, policy_source: str | None = None) -> bytes:
@@ -75,11 +78,13 @@ def _model_index(run: GateRun, *, policy_source: str | None = None) -> bytes:
 
 RENDERERS: dict[str, Renderer] = {
     "html": Renderer("html", "report.html", "self-contained HTML governance report", _html),
-    "pdf": Renderer("pdf", "report.pdf", "paged PDF report with results.json attached", _pdf),
+    "pdf": Renderer("pdf", "report.pdf", "paged PDF report with results.json attached", _pdf,
+                    takes_results_json=True),
     "md": Renderer("md", "summary.md", "compact Markdown for job summaries and PR comments", _md),
     "junit": Renderer("junit", "junit.xml", "one JUnit testcase per rule", _junit),
     "sarif": Renderer("sarif", "results.sarif", "SARIF 2.1.0 for code scanning", _sarif),
-    "json": Renderer("json", "results.json", "the run record itself", _render_json),
+    "json": Renderer("json", "results.json", "the run record itself", _render_json,
+                     takes_results_json=True),
     "model-index": Renderer("model-index", "model-index.yaml",
                             "Hugging Face model-card model-index", _model_index),
 }
@@ -116,9 +121,14 @@ def render_all(run: GateRun, formats: str | Iterable[str], out_dir: Path, *,
     Nothing is written unless every format renders.
     """
     names = parse_formats(formats)
+    # results.json and the PDF's attachment are the same bytes: serialise the run once
+    shared = [name for name in names if RENDERERS[name].takes_results_json]
+    results_json = dump_results(run) if shared else None
     rendered: dict[str, bytes] = {}
     for name in names:
-        rendered[name] = RENDERERS[name].render(run, policy_source=policy_source)
+        renderer = RENDERERS[name]
+        extra = {"results_json": results_json} if renderer.takes_results_json else {}
+        rendered[name] = renderer.render(run, policy_source=policy_source, **extra)
     out_dir = Path(out_dir)
     written: dict[str, Path] = {}
     mode = _file_mode()

@@ -59,6 +59,9 @@ from pydantic import ValidationError
 from cg_gate.errors import SuiteError
 from cg_gate.suites._model import Category, ChatMessage, Item, ScorerSpec, Suite
 
+# libyaml's parser where PyYAML was built with it (same nodes and marks, ~4x faster)
+_SafeLoader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+
 API_VERSION = "cg-gate/v1"
 _SEVERITIES = ("critical", "high", "medium", "low")
 _ITEM_KEYS = {
@@ -216,7 +219,7 @@ def _read_text(path: Path) -> str:
 
 def _compose(path: Path, text: str) -> tuple[Any, yaml.Node | None]:
     """Parse YAML (or JSON) keeping the node tree for line numbers."""
-    loader = yaml.SafeLoader(text)
+    loader = _SafeLoader(text)
     try:
         node = loader.get_single_node()
         data = loader.construct_document(node) if node is not None else None
