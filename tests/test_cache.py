@@ -55,6 +55,8 @@ def test_entry_round_trip(tmp_path):
     np.testing.assert_array_equal(got.values, np.array([0.5, 1.25, 3.0], np.float32))
     assert (got.n_tokens, got.sse, got.sum_sq, got.l0_sum) == (4, 1.5, 10.0, 12.0)
     np.testing.assert_array_equal(got.sum_x, [0.0, 1.0, 2.0, 3.0])
+    assert got.indices.dtype == np.int32 and got.values.dtype == np.float32
+    assert got.indices.flags.writeable and got.values.flags.aligned  # copies, not views of the file
     assert not list(tmp_path.rglob("*.tmp"))
 
 
@@ -77,23 +79,23 @@ def test_corrupt_entry_is_deleted_and_missed(tmp_path, damage):
     assert not path.exists()
 
 
-def test_checksum_catches_a_well_formed_body_with_changed_values(tmp_path):
+def test_a_body_whose_header_disagrees_with_its_size_is_rejected(tmp_path):
+    """A consistent outer hash over a body whose declared lengths are wrong is still a miss."""
     import hashlib
-    import io
+    import struct
 
     cache = ActivationCache(tmp_path)
     key = "ef" + "2" * 62
-    cache.put(key, _entry())
+    entry = _entry()
+    cache.put(key, entry)
     raw = cache.path(key).read_bytes()
     head = raw.index(b"\n") + 1
-    with np.load(io.BytesIO(raw[head + 32:])) as npz:
-        arrays = {k: npz[k] for k in npz.files}
-    arrays["values"] = arrays["values"] * 2  # well-formed file, consistent outer hash, wrong payload
-    buf = io.BytesIO()
-    np.savez(buf, **arrays)
-    body = buf.getvalue()
-    cache.path(key).write_bytes(raw[:head] + hashlib.sha256(body).digest() + body)
-    with pytest.warns(CacheCorruptionWarning, match="checksum"):
+    body = bytearray(raw[head + 32:])
+    nnz = struct.unpack_from("<q", body)[0]
+    assert nnz == len(entry.indices)  # the layout this test edits
+    struct.pack_into("<q", body, 0, nnz + 1)  # claims one more non-zero than it holds
+    cache.path(key).write_bytes(raw[:head] + hashlib.sha256(bytes(body)).digest() + bytes(body))
+    with pytest.warns(CacheCorruptionWarning, match="lengths"):
         assert cache.get(key) is None
 
 
