@@ -68,10 +68,12 @@ def local_only_fetcher():
     return LocalOnlyFetcher(allowed_protocols=("file", "data"), timeout=1)
 
 
-def render_pdf(run: GateRun, *, policy_source: str | None = None, results_json: str | None = None) -> bytes:
+def render_pdf(run: GateRun, *, policy_source: str | None = None, results_json: str | None = None,
+               html_text: str | None = None) -> bytes:
     """report.pdf bytes for `run`: same content as the HTML, paged, with results.json inside.
 
-    `results_json` is `dump_results(run)` where the caller has it already.
+    `results_json` (`dump_results(run)`) and `html_text` (`render_html_text(run, ...)`) are
+    taken as given where the caller has made them already.
     """
     import weasyprint
 
@@ -79,7 +81,7 @@ def render_pdf(run: GateRun, *, policy_source: str | None = None, results_json: 
     logging.getLogger("fontTools").setLevel(logging.ERROR)
     when = document_time(run.manifest.finished_at)
     fetcher = local_only_fetcher()
-    html = render_html_text(run, policy_source=policy_source)
+    html = html_text if html_text is not None else render_html_text(run, policy_source=policy_source)
     document = weasyprint.HTML(
         string=html, base_url=templates_dir().as_uri() + "/", url_fetcher=fetcher
     )

@@ -31,8 +31,9 @@ class Renderer:
     filename: str
     description: str
     render: RenderFunction
-    # also called with results_json=dump_results(run), serialised once per render_all
-    takes_results_json: bool = False
+    # shared intermediate products the function is also called with, each made once per
+    # render_all: "results_json" (dump_results(run)) and "html_text" (the report page)
+    takes: tuple[str, ...] = ()
 
 
 def _render_json(run: GateRun, *, policy_source: str | None = None,
@@ -40,16 +41,30 @@ def _render_json(run: GateRun, *, policy_source: str | None = None,
     return (results_json if results_json is not None else dump_results(run)).encode("utf-8")
 
 
-def _html(run: GateRun, *, policy_source: str | None = None) -> bytes:
-    from cg_gate.render._html import render_html
+def _html(run: GateRun, *, policy_source: str | None = None, html_text: str | None = None) -> bytes:
+    from cg_gate.render._html import render_html_text
 
-    return render_html(run, policy_source=policy_source)
+    if html_text is None:
+        html_text = render_html_text(run, policy_source=policy_source)
+    return html_text.encode("utf-8")
 
 
-def _pdf(run: GateRun, *, policy_source: str | None = None, results_json: str | None = None) -> bytes:
+def _pdf(run: GateRun, *, policy_source: str | None = None, results_json: str | None = None,
+         html_text: str | None = None) -> bytes:
     from cg_gate.render._pdf import render_pdf  # WeasyPrint is imported only when asked for
 
-    return render_pdf(run, policy_source=policy_source, results_json=results_json)
+    return render_pdf(run, policy_source=policy_source, results_json=results_json, html_text=html_text)
+
+
+def _shared_products(run: GateRun, wanted: set[str], policy_source: str | None) -> dict[str, str]:
+    products: dict[str, str] = {}
+    if "results_json" in wanted:
+        products["results_json"] = dump_results(run)
+    if "html_text" in wanted:
+        from cg_gate.render._html import render_html_text
+
+        products["html_text"] = render_html_text(run, policy_source=policy_source)
+    return products
 
 
 def _md(run: GateRun, *, policy_source: str | None = None) -> bytes:
@@ -77,14 +92,15 @@ def _model_index(run: GateRun, *, policy_source: str | None = None) -> bytes:
 
 
 RENDERERS: dict[str, Renderer] = {
-    "html": Renderer("html", "report.html", "self-contained HTML governance report", _html),
+    "html": Renderer("html", "report.html", "self-contained HTML governance report", _html,
+                     takes=("html_text",)),
     "pdf": Renderer("pdf", "report.pdf", "paged PDF report with results.json attached", _pdf,
-                    takes_results_json=True),
+                    takes=("results_json", "html_text")),
     "md": Renderer("md", "summary.md", "compact Markdown for job summaries and PR comments", _md),
     "junit": Renderer("junit", "junit.xml", "one JUnit testcase per rule", _junit),
     "sarif": Renderer("sarif", "results.sarif", "SARIF 2.1.0 for code scanning", _sarif),
     "json": Renderer("json", "results.json", "the run record itself", _render_json,
-                     takes_results_json=True),
+                     takes=("results_json",)),
     "model-index": Renderer("model-index", "model-index.yaml",
                             "Hugging Face model-card model-index", _model_index),
 }
@@ -121,13 +137,14 @@ def render_all(run: GateRun, formats: str | Iterable[str], out_dir: Path, *,
     Nothing is written unless every format renders.
     """
     names = parse_formats(formats)
-    # results.json and the PDF's attachment are the same bytes: serialise the run once
-    shared = [name for name in names if RENDERERS[name].takes_results_json]
-    results_json = dump_results(run) if shared else None
+    # results.json is also the PDF's attachment and the HTML page is also what the PDF
+    # lays out: make each once for every renderer that takes it
+    wanted = {product for name in names for product in RENDERERS[name].takes}
+    shared = _shared_products(run, wanted, policy_source)
     rendered: dict[str, bytes] = {}
     for name in names:
         renderer = RENDERERS[name]
-        extra = {"results_json": results_json} if renderer.takes_results_json else {}
+        extra = {product: shared[product] for product in renderer.takes}
         rendered[name] = renderer.render(run, policy_source=policy_source, **extra)
     out_dir = Path(out_dir)
     written: dict[str, Path] = {}
