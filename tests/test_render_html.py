@@ -102,7 +102,7 @@ def test_digests_are_shortened_with_the_full_value_in_a_title():
     html = render_html_text(make_run())
     full = "a0" * 32
     assert f'<code title="{full}">a0a0a0a0a0a0</code>' in html
-    assert f'title="{"c" * 64}">cccccccccccc</dd>' in html
+    assert f'title="{"c" * 64}">cccccccccccc</td>' in html
 
 
 def test_manifest_lists_every_manifest_field():
