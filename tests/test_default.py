@@ -100,13 +100,31 @@ def test_adapter_loads_on_the_real_model_and_changes_logits():
     assert (tuned - base).abs().max().item() > 0.1
 
 
-def _corpus_module():
+def _training_module(name: str):
     sys.path.insert(0, str(TRAINING))
     try:
-        import build_corpus
+        return importlib.import_module(name)
     finally:
         sys.path.remove(str(TRAINING))
-    return build_corpus
+
+
+def _corpus_module():
+    return _training_module("build_corpus")
+
+
+def test_capped_rows_keeps_each_distinct_row_at_most_n_times_in_corpus_order():
+    import numpy as np
+
+    train_sae = _training_module("train_sae")
+    a, b, c = [1.0, 2.0], [3.0, 4.0], [5.0, 6.0]
+    acts = np.array([a, a, b, a, b, c, a], dtype=np.float16)
+    assert train_sae.capped_rows(acts, 1).tolist() == [0, 2, 5]
+    assert train_sae.capped_rows(acts, 2).tolist() == [0, 1, 2, 4, 5]
+    assert train_sae.capped_rows(acts, 10).tolist() == list(range(7))
+    # rows that differ in one bit are different rows
+    near = acts.copy()
+    near[1, 0] = np.nextafter(near[1, 0], np.float16(10))
+    assert train_sae.capped_rows(near, 1).tolist() == [0, 1, 2, 5]
 
 
 def test_corpus_builder_is_deterministic_and_distinct():

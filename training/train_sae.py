@@ -150,6 +150,24 @@ def gather(model, records: list[dict], captured: dict, special: torch.Tensor, pa
     return np.concatenate(acts), np.concatenate(conv), np.concatenate(pos), token_lists
 
 
+def capped_rows(acts: np.ndarray, max_copies: int) -> np.ndarray:
+    """Indices of the rows to train on: each distinct activation row at most `max_copies` times.
+
+    Every conversation starts with the same system prompt and many share a template prefix;
+    a causal model gives those positions bit-identical residuals, so uncapped a third of the
+    training rows would be a few dozen vectors repeated thousands of times, taking capacity
+    (and dead-feature revival) away from everything else. Capped, they still come up often
+    enough to be reconstructed well, and they are a large share of any chat-formatted text.
+    """
+    rows = np.ascontiguousarray(acts).view(np.dtype((np.void, acts.dtype.itemsize * acts.shape[1]))).ravel()
+    _, inverse, counts = np.unique(rows, return_inverse=True, return_counts=True)
+    order = np.argsort(inverse, kind="stable")  # rows grouped by value, in corpus order within a group
+    starts = np.concatenate([[0], np.cumsum(counts)[:-1]])
+    rank = np.empty(len(rows), dtype=np.int64)
+    rank[order] = np.arange(len(rows)) - starts[inverse[order]]
+    return np.nonzero(rank < max_copies)[0]
+
+
 def _provider(acts: torch.Tensor, batch_size: int, seed: int):
     """Endless shuffled batches over the training activations (float32)."""
     gen = torch.Generator().manual_seed(seed)
@@ -243,13 +261,16 @@ def main() -> None:
     parser.add_argument("--work", type=Path, default=WORK, help="where activations are cached")
     parser.add_argument("--out", type=Path, default=DATA / "sae")
     parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--epochs", type=float, default=3.0)
+    parser.add_argument("--epochs", type=float, default=5.0)
     parser.add_argument("--batch-size", type=int, default=512)
     parser.add_argument("--lr", type=float, default=5e-4)
     parser.add_argument("--warmup-steps", type=int, default=50)
     parser.add_argument("--decay-fraction", type=float, default=0.2,
                         help="share of the steps at the end over which the lr decays linearly to 0")
-    parser.add_argument("--dead-feature-window", type=int, default=100)
+    parser.add_argument("--dead-feature-window", type=int, default=50)
+    parser.add_argument("--max-copies", type=int, default=64,
+                        help="train on each distinct activation row at most this many times "
+                             "(shared chat-template prefixes repeat exactly); 0 keeps every row")
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--threads", type=int, default=2)
     args = parser.parse_args()
@@ -288,6 +309,11 @@ def main() -> None:
           flush=True)
 
     t1 = time.time()
+    n_train_rows = int(train_acts.shape[0])
+    if args.max_copies:
+        train_acts = train_acts[capped_rows(train_acts, args.max_copies)]
+        print(f"training on {train_acts.shape[0]} of {n_train_rows} activations "
+              f"(each distinct row at most {args.max_copies} times)", flush=True)
     acts = torch.from_numpy(train_acts)
     sae_cfg = BatchTopKTrainingSAEConfig(
         d_in=acts.shape[1], d_sae=D_SAE, k=K, device=args.device, dtype="float32",
@@ -345,7 +371,8 @@ def main() -> None:
         "corpus": {**json.loads(args.corpus.with_suffix(".meta.json").read_text(encoding="utf-8")),
                    "sha256": sha256_file(args.corpus), "conversations": len(records),
                    "templated_tokens": total_tokens, "train_conversations": len(train),
-                   "heldout_conversations": len(held), "train_activations": int(acts.shape[0]),
+                   "heldout_conversations": len(held), "train_activations": n_train_rows,
+                   "train_activations_used": int(acts.shape[0]),
                    "heldout_activations": int(held_t.shape[0]),
                    "tokens_counted": "all non-special tokens of the chat-templated conversation "
                                      "(system prompt, user prompt and response)"},
@@ -354,6 +381,7 @@ def main() -> None:
                    "inference_normalize_activations": loaded.cfg.normalize_activations,
                    "trainer": {k: v for k, v in asdict(trainer_cfg).items() if k != "logger"},
                    "epochs": args.epochs, "holdout_fraction": HOLDOUT,
+                   "max_copies_per_distinct_row": args.max_copies or None,
                    "saved_dtype": "float16 weights, loaded as float32"},
         "figures": {
             "fve": held_fig["fve"],
