@@ -6,12 +6,13 @@ import pytest
 from click.testing import CliRunner
 
 from cg_gate.cli import cli
+from cg_gate.cli._demo import shipped_policy
 from cg_gate.record import read_results
 
 pytestmark = pytest.mark.slow
 
 
-def test_demo_runs_offline_and_writes_a_judged_report(tmp_path):
+def test_demo_runs_offline_and_writes_a_judged_report(tmp_path, monkeypatch):
     out = tmp_path / "demo"
     res = CliRunner().invoke(cli, ["demo", "--limit", "1", "--max-new-tokens", "8",
                                    "--out", str(out), "--cache-dir", str(tmp_path / "cache"),
@@ -31,3 +32,26 @@ def test_demo_runs_offline_and_writes_a_judged_report(tmp_path):
     assert refusal.members, "the refusal family resolves to SAE features on the default SAE"
     assert run.fidelity.fve is not None and run.fidelity.fve > 0.5
     assert f"Demo finished" in res.output
+
+    # A re-run with an edited policy reads everything from the cache: no model, no SAE.
+    import cg_gate.models
+    import cg_gate.sae
+
+    def boom(*_a, **_k):
+        raise AssertionError("a warm demo re-run must not load a model or an SAE")
+
+    monkeypatch.setattr(cg_gate.models, "load_model", boom)
+    monkeypatch.setattr(cg_gate.sae, "load_sae", boom)
+    policy = (shipped_policy("default")).read_text(encoding="utf-8")
+    assert "version: 1.0.0" in policy
+    edited = tmp_path / "edited.yaml"
+    edited.write_text(policy.replace("version: 1.0.0", "version: 1.0.1-edited"), encoding="utf-8")
+    again = CliRunner().invoke(cli, ["demo", "--limit", "1", "--max-new-tokens", "8",
+                                     "--out", str(tmp_path / "again"), "--cache-dir", str(tmp_path / "cache"),
+                                     "--policy", str(edited), "--formats", "md", "--no-progress"])
+    assert again.exit_code == res.exit_code, again.output
+    assert sorted(p.name for p in (tmp_path / "again").iterdir()) == [
+        "activations.npz", "results.json", "summary.md"]
+    rerun = read_results(tmp_path / "again" / "results.json")
+    assert rerun.manifest.policy.version == "1.0.1-edited"
+    assert [v.status for v in rerun.verdicts] == [v.status for v in run.verdicts]

@@ -7,6 +7,7 @@ from pathlib import Path
 
 import click
 
+from cg_gate.cli._options import FORMATS, parse_formats
 from cg_gate.errors import ConfigError
 
 
@@ -35,11 +36,15 @@ def shipped_policy(name: str = "default") -> Path:
               help="Items per batch.")
 @click.option("--limit", type=click.IntRange(1), help="Only the first N items of each category "
               "(a quick look; the numbers are then too thin for most rules).")
+@click.option("--formats", callback=parse_formats,
+              help=f"Comma-separated report formats from {', '.join(FORMATS)} [default: all but "
+                   "model-index]; results.json is always written. Leaving out pdf skips WeasyPrint's "
+                   "page layout, most of a warm re-run's time.")
 @click.option("--fail-on", default="error", show_default=True, type=click.Choice(["error", "warn"]))
 @click.option("--no-progress", is_flag=True, help="No progress bars.")
 @click.pass_context
 def demo(ctx: click.Context, out: Path, cache_dir: Path, policy: Path | None, max_new_tokens: int,
-         batch_size: int, limit: int | None, fail_on: str, no_progress: bool) -> None:
+         batch_size: int, limit: int | None, formats: list[str], fail_on: str, no_progress: bool) -> None:
     """Run the embedded demo gate offline.
 
     Candidate: SmolLM2-135M-Instruct with the shipped billing-support LoRA adapter.
@@ -62,6 +67,7 @@ def demo(ctx: click.Context, out: Path, cache_dir: Path, policy: Path | None, ma
         suites=[suite],
         policy=policy or shipped_policy("default"),
         out=out,
+        formats=formats,
         fail_on=fail_on,
         cache_dir=cache_dir,
         batch_size=batch_size,
@@ -73,9 +79,9 @@ def demo(ctx: click.Context, out: Path, cache_dir: Path, policy: Path | None, ma
     outcome = run_gate(config, arguments={"command": "demo", "limit": limit,
                                           "max_new_tokens": max_new_tokens})
     print_outcome(outcome)
+    reports = [str(outcome.paths[name]) for name in ("html", "pdf", "md") if name in outcome.paths]
     click.echo(f"\nDemo finished in {time.perf_counter() - t0:.1f} s. "
-               f"Open {outcome.paths.get('html', out / 'report.html')} "
-               f"or {outcome.paths.get('pdf', out / 'report.pdf')}.")
+               f"Open {' or '.join(reports or [str(outcome.paths['json'])])}.")
     ctx.exit(outcome.run.exit_code(fail_on))
 
 
