@@ -46,3 +46,19 @@ def test_stored_v1_record_reads_back_equal_to_the_fixture():
                                                "waived"}
     # Read back, the stored record is the fixture run (fields added since default in).
     assert run.model_dump(mode="json") == make_run().model_dump(mode="json")
+
+
+def test_dumped_record_reads_back_equal_and_refuses_nan():
+    import math
+
+    import pytest
+
+    from cg_gate.record import dump_results
+
+    run = make_run()
+    text = dump_results(run)
+    assert text.endswith("}\n") and text.startswith("{\n  ")  # pretty, one key a line
+    assert json.loads(text) == run.model_dump(mode="json")
+    run.fidelity.fve = math.nan
+    with pytest.raises(ValueError, match="NaN or infinite"):
+        dump_results(run)
