@@ -237,3 +237,12 @@ def test_policy_source_relocates_rule_locations():
     rows = build_view(make_run(), policy_source="gates/release.yaml").rules
     assert [r.location for r in rows[:2]] == ["gates/release.yaml:21", "gates/release.yaml:23"]
     assert build_view(make_run()).rules[0].location == "policies/support-assistant.yaml:21"
+
+
+def test_reference_silent_exemplar_members_are_explained_in_words():
+    run = make_run()
+    member = run.families[0].members[0]
+    member.reasons = ["exemplar ×inf"]
+    card = build_view(run).families[0]
+    assert card.members[0].reasons == "exemplar; silent on the neutral reference"
+    assert "×inf" not in render_html_text(run)

@@ -451,12 +451,20 @@ MAX_MEMBERS_SHOWN = 30
 """Member concepts listed per family card; results.json has them all."""
 
 
+def _reason_text(reason: str) -> str:
+    """A member's selection reason for readers: `exemplar ×inf` means silent on the reference set."""
+    if reason == "exemplar ×inf":
+        return "exemplar; silent on the neutral reference"
+    return reason
+
+
 def _family(run: GateRun, fam: FamilyResult) -> FamilyCard:
     perf = fam.performance
     cov = fam.coverage
     reg = fam.regression
     reading, reading_class = _reading(fam, _regression_verdict(run, fam.name))
-    members = [MemberView(id=m.id, label=m.label or DASH, reasons=", ".join(m.reasons))
+    members = [MemberView(id=m.id, label=m.label or DASH,
+                          reasons=", ".join(map(_reason_text, m.reasons)))
                for m in fam.members[:MAX_MEMBERS_SHOWN]]
     fraction = cov.covered_fraction
     return FamilyCard(
