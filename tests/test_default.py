@@ -59,6 +59,19 @@ def test_sae_loads_with_sae_lens_and_matches_its_record():
     assert abs(figures["fve"] - figures["fve_training_sae"]) < 0.01
 
 
+def test_shipped_sae_record_meets_the_targets_of_the_embedded_default():
+    """FVE ≥ 0.90, dead ≤ 10%, CE recovered ≥ 0.90 on held-out chat text, ≥ 300k corpus tokens."""
+    record = training_figures()
+    figures, corpus = record["figures"], record["corpus"]
+    assert figures["measured_on"].startswith("held-out conversations")
+    assert figures["fve"] >= 0.90
+    assert figures["ce_recovered"] >= 0.90
+    assert figures["dead_features"] / 8192 == figures["dead_share"] <= 0.10
+    assert len(record["live_features"]) == 8192 - figures["dead_features"]
+    assert corpus["templated_tokens"] >= 300_000
+    assert corpus["train_activations_used"] <= corpus["train_activations"]
+
+
 def test_labels_cover_every_live_feature():
     rows = [json.loads(line) for line in default_labels_path().read_text(encoding="utf-8").splitlines()]
     assert default_labels_path().stat().st_size <= 5 * 1024 * 1024
