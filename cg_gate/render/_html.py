@@ -28,8 +28,3 @@ def render_html_text(run: GateRun, *, policy_source: str | None = None) -> str:
     """The report page for `run` as text."""
     view = build_view(run, policy_source=policy_source, created=created_stamp(run))
     return html_from_view(view)
-
-
-def render_html(run: GateRun, *, policy_source: str | None = None) -> bytes:
-    """report.html bytes for `run`."""
-    return render_html_text(run, policy_source=policy_source).encode("utf-8")

@@ -56,11 +56,9 @@ from typing import Any, Iterable
 import yaml
 from pydantic import ValidationError
 
+from cg_gate._yaml import SafeLoader
 from cg_gate.errors import SuiteError
 from cg_gate.suites._model import Category, ChatMessage, Item, ScorerSpec, Suite
-
-# libyaml's parser where PyYAML was built with it (same nodes and marks, ~4x faster)
-_SafeLoader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 
 API_VERSION = "cg-gate/v1"
 _SEVERITIES = ("critical", "high", "medium", "low")
@@ -219,7 +217,7 @@ def _read_text(path: Path) -> str:
 
 def _compose(path: Path, text: str) -> tuple[Any, yaml.Node | None]:
     """Parse YAML (or JSON) keeping the node tree for line numbers."""
-    loader = _SafeLoader(text)
+    loader = SafeLoader(text)
     try:
         node = loader.get_single_node()
         data = loader.construct_document(node) if node is not None else None
