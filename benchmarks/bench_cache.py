@@ -19,7 +19,7 @@ from pathlib import Path
 
 import numpy as np
 
-from cg_gate.record._cache import ActivationCache, Entry
+from cg_gate.record import ActivationCache, Entry
 
 
 def main() -> None:

@@ -72,7 +72,7 @@ class PeakRSS:
 
 def make_inputs(n: int, seed: int):
     from cg_gate.sae import ExtractionInput
-    from cg_gate.suites._model import ChatMessage
+    from cg_gate.suites import ChatMessage
 
     rng = random.Random(seed)
     out = []

@@ -26,7 +26,7 @@ def main() -> None:
 
     imported = time.perf_counter() - t0
     from cg_gate.record import dump_results, read_results
-    from cg_gate.render._env import templates_dir
+    from cg_gate.render import templates_dir
     from cg_gate.render._html import render_html_text
     from cg_gate.render._pdf import font_face_css, local_only_fetcher
 

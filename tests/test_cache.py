@@ -15,7 +15,7 @@ from cg_gate.record._cache import (
     response_key,
 )
 from cg_gate.sae import ExtractionInput, extract
-from cg_gate.suites._model import ChatMessage
+from cg_gate.suites import ChatMessage
 
 TEXTS = ["hello world", "What is the capital of France?", "The quick brown fox", "yes",
          "Please summarise the following paragraph in one sentence.", "Numbers: 1 2 3",

@@ -40,7 +40,7 @@ from cg_gate.ci import (
     write_outputs,
 )
 from cg_gate.cli import cli
-from cg_gate.record._schema import (
+from cg_gate.record import (
     FidelitySummary,
     GateRun,
     GenerationSettings,

@@ -13,7 +13,7 @@ from builders import DEFAULT_SYSTEM
 from cg_gate.models import find_decoder_layers
 from cg_gate.record import TokenPolicy
 from cg_gate.sae import ExtractionInput, ZeroTokenWarning, extract, render
-from cg_gate.suites._model import ChatMessage
+from cg_gate.suites import ChatMessage
 
 
 def _inp(key: str, content: str, response: str | None = None) -> ExtractionInput:

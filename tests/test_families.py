@@ -18,9 +18,9 @@ from cg_gate.families import (
     load_texts,
     resolve_family,
 )
-from cg_gate.metrics._types import MISSING, NORMAL, OVER, UNDER, ConceptMetrics
+from cg_gate.metrics import MISSING, NORMAL, OVER, UNDER, ConceptMetrics
 from cg_gate.policy import ConceptSpec
-from cg_gate.record._schema import FamilyMember
+from cg_gate.record import FamilyMember
 
 DATA = Path(__file__).resolve().parents[1] / "cg_gate" / "data"
 

@@ -9,8 +9,8 @@ from cg_gate.errors import ConfigError
 from cg_gate.models import complete, generate
 from cg_gate.models._generate import truncate_at_stop
 from cg_gate.record import GenerationSettings
-from cg_gate.record._cache import ResponseCache
-from cg_gate.suites._model import ChatMessage, Item
+from cg_gate.record import ResponseCache
+from cg_gate.suites import ChatMessage, Item
 
 PROMPTS = ["hello world", "What is the capital of France? Please answer briefly.", "yes"]
 

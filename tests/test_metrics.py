@@ -10,7 +10,7 @@ import cg_gate.metrics._compute as compute_module
 from cg_gate.errors import ConfigError
 from cg_gate.metrics import MISSING, NORMAL, UNDER, compute, concept_records, coverage_summaries
 from cg_gate.metrics._ci import bootstrap_interval, bootstrap_weights
-from cg_gate.record._schema import ConceptRecord, CoverageSummary
+from cg_gate.record import ConceptRecord, CoverageSummary
 
 
 def random_case(n_items: int, n_concepts: int, density: float, seed: int, n_suites: int = 3):

@@ -13,7 +13,7 @@ import pytest
 from cg_gate.errors import PolicyError
 from cg_gate.policy import evaluate, load_policy
 from cg_gate.record import FamilyResult
-from cg_gate.record._schema import (
+from cg_gate.record import (
     FamilyCoverage,
     FamilyPerformance,
     FamilyRegression,

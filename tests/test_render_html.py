@@ -9,10 +9,10 @@ from pathlib import Path
 
 import pytest
 
-from cg_gate.record._schema import SignOff
-from cg_gate.render._env import templates_dir
+from cg_gate.record import SignOff
+from cg_gate.render import templates_dir
 from cg_gate.render._html import render_html_text
-from cg_gate.render._view import build_view
+from cg_gate.render import build_view
 from fixtures.make_run import make_run
 
 GOLDEN = Path(__file__).parent / "golden" / "report.html"

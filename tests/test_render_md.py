@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from cg_gate.record._schema import Summary
+from cg_gate.record import Summary
 from cg_gate.render._markdown import MAX_BYTES, cell, render_markdown_text
 from fixtures.make_run import make_run
 

@@ -10,7 +10,7 @@ import zlib
 import pytest
 
 from cg_gate.record import dump_results
-from cg_gate.render._env import templates_dir
+from cg_gate.render import templates_dir
 from cg_gate.render._html import render_html_text
 from cg_gate.render._pdf import font_face_css, local_only_fetcher, render_pdf
 from fixtures.make_run import make_run

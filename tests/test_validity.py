@@ -8,7 +8,7 @@ import scipy.sparse as sp
 
 from cg_gate.errors import ConfigError
 from cg_gate.metrics import compute
-from cg_gate.record._schema import AblationSummary, OverlapSummary, StabilitySummary
+from cg_gate.record import AblationSummary, OverlapSummary, StabilitySummary
 from cg_gate.validity import (
     ablation,
     adjusted_concept_scores,

@@ -10,7 +10,7 @@ import pytest
 
 from cg_gate.errors import PolicyError
 from cg_gate.policy import Waiver, evaluate, is_expired, load_policy, load_waivers
-from cg_gate.record._schema import (
+from cg_gate.record import (
     FamilyCoverage,
     FamilyPerformance,
     FamilyResult,

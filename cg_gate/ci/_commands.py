@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from cg_gate.record import GateRun
-from cg_gate.record._schema import Severity, Verdict
+from cg_gate.record import Severity, Verdict
 
 #: GitHub rejects a job summary (per step) larger than this many bytes.
 STEP_SUMMARY_LIMIT = 1024 * 1024

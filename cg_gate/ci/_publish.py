@@ -27,7 +27,7 @@ from cg_gate.ci._commands import (
 from cg_gate.ci._comments import CommentResult, upsert_pr_comment
 from cg_gate.errors import GateError
 from cg_gate.record import GateRun, read_results
-from cg_gate.record._schema import Severity
+from cg_gate.record import Severity
 
 CommentMode = Literal["auto", "always", "never"]
 

@@ -27,7 +27,7 @@ def import_neuronpedia_cmd(ctx: click.Context, export: Path, out: Path) -> None:
 
     Each `index` becomes `id` and its first `description` the `label`.
     """
-    from cg_gate.default._labels_io import import_neuronpedia
+    from cg_gate.default import import_neuronpedia
 
     count = import_neuronpedia(export, out)
     click.echo(f"wrote {count} labels to {out}")
@@ -52,7 +52,7 @@ def autointerp_cmd(ctx: click.Context, sae_dir: Path, labels_file: Path, explain
     The explainer reads the feature's top examples and answers greedily; its answer becomes the
     label and the previous label is kept as `heuristic_label`.
     """
-    from cg_gate.default._autointerp import autointerp_labels
+    from cg_gate.default import autointerp_labels
 
     result = autointerp_labels(sae_dir, labels_file, explainer, out, limit=limit)
     click.echo(f"explained {result.explained} features, left {result.skipped} as they were; wrote {out}")

@@ -115,7 +115,7 @@ def gate_options(f: Callable[..., Any]) -> Callable[..., Any]:
 
 def build_config(params: dict[str, Any], *, with_gate: bool):
     """Turn checked click parameters into a RunConfig."""
-    from cg_gate.pipeline._config import RunConfig, SideConfig
+    from cg_gate.pipeline import RunConfig, SideConfig
     from cg_gate.record import GenerationSettings, SignOff, TokenPolicy
 
     baseline = baseline_results = None

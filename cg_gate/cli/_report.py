@@ -13,7 +13,7 @@ def _signoff_from_file(path: Path):
     import yaml
     from pydantic import ValidationError
 
-    from cg_gate.record._schema import SignOff
+    from cg_gate.record import SignOff
 
     try:
         data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
@@ -66,8 +66,8 @@ def report(ctx: click.Context, results_json: Path, formats: str, out_dir: Path,
     Sign-off details given here fill the report's sign-off block; the results file
     itself is not changed. Exits with the gate's code: 0 pass, 1 fail, 2 unusable input.
     """
-    from cg_gate.record._io import read_results
-    from cg_gate.render._registry import parse_formats, render_all
+    from cg_gate.record import read_results
+    from cg_gate.render import parse_formats, render_all
 
     names = parse_formats(formats)
     run = read_results(results_json)

@@ -18,7 +18,7 @@ def run(ctx: click.Context, **params) -> None:
     judged. Writes results.json and the reports to --out.
     """
     from cg_gate.pipeline import run_gate
-    from cg_gate.pipeline._console import print_outcome
+    from cg_gate.pipeline import print_outcome
 
     config = build_config(params, with_gate=True)
     outcome = run_gate(config, arguments=_arguments(ctx, params))

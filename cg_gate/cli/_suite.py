@@ -101,7 +101,7 @@ def show(ctx: click.Context, spec: str, category: str | None, mapping: dict[str,
 def import_(ctx: click.Context, source: str, file: Path, out: Path, name: str | None, task: str | None,
             model: str | None, metric: str | None, score_name: str | None) -> None:
     """Import per-item results (lm-eval --log_samples, inspect_ai logs, JSONL) as a suite."""
-    from cg_gate.record._io import atomic_write_text
+    from cg_gate.record import atomic_write_text
     from cg_gate.suites import import_results, suite_to_jsonl
 
     options: dict[str, str] = {}

@@ -17,7 +17,7 @@ from cg_gate.families._score import (
     family_result,
     paired_bootstrap_delta,
 )
-from cg_gate.policy._texts import DEFAULT_REFERENCE, data_dir, load_texts, resolve_text_path
+from cg_gate.policy import DEFAULT_REFERENCE, data_dir, load_texts, resolve_text_path
 
 __all__ = [
     "DEFAULT_REFERENCE",

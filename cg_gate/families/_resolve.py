@@ -29,9 +29,9 @@ import scipy.sparse as sp
 
 from cg_gate.errors import ConfigError, PolicyError
 from cg_gate.families._labels import Labels
-from cg_gate.policy._texts import DEFAULT_REFERENCE, load_texts, resolve_text_path
-from cg_gate.policy._schema import ConceptSpec, ExemplarSpec
-from cg_gate.record._schema import FamilyMember
+from cg_gate.policy import DEFAULT_REFERENCE, load_texts, resolve_text_path
+from cg_gate.policy import ConceptSpec, ExemplarSpec
+from cg_gate.record import FamilyMember
 
 SaliencyFn = Callable[[list[str]], sp.csr_matrix]
 """Texts → their item saliency a(x), a (len(texts) × K) sparse matrix (DESIGN §2.1)."""

@@ -32,8 +32,8 @@ import scipy.sparse as sp
 
 from cg_gate.errors import ConfigError
 from cg_gate.families._resolve import ResolvedFamily
-from cg_gate.metrics._types import MISSING, OVER, UNDER, ConceptMetrics
-from cg_gate.record._schema import (
+from cg_gate.metrics import MISSING, OVER, UNDER, ConceptMetrics
+from cg_gate.record import (
     FamilyCoverage,
     FamilyPerformance,
     FamilyRegression,

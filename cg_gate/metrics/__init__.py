@@ -10,6 +10,8 @@ from cg_gate.metrics._types import (
     UNDER,
     ConceptMetrics,
 )
+from cg_gate.metrics._compute import ratio_or_nan, ratio_sums
+from cg_gate.metrics._input import PreparedInput, as_saliency, check_fraction, check_positive_int, check_scores, prepare
 
 __all__ = [
     "COVERAGE_NAMES",
@@ -18,9 +20,17 @@ __all__ = [
     "OVER",
     "UNDER",
     "ConceptMetrics",
+    "PreparedInput",
+    "as_saliency",
+    "check_fraction",
+    "check_positive_int",
+    "check_scores",
     "classify",
     "compute",
     "concept_records",
     "coverage_summaries",
+    "prepare",
+    "ratio_or_nan",
+    "ratio_sums",
     "top_items_per_concept",
 ]

@@ -11,7 +11,7 @@ import numpy as np
 from cg_gate.errors import ConfigError
 from cg_gate.metrics._input import as_saliency
 from cg_gate.metrics._types import COVERAGE_NAMES, MISSING, NORMAL, OVER, UNDER, ConceptMetrics
-from cg_gate.record._schema import ConceptRecord, CoverageSummary, Interval
+from cg_gate.record import ConceptRecord, CoverageSummary, Interval
 
 HISTOGRAM_BINS = 20
 

@@ -17,6 +17,8 @@ from cg_gate.models._load import (
     load_model,
     resolve_source,
 )
+from cg_gate.models._digest import combine_digests, dir_sha256, file_sha256
+from cg_gate.models._generate import settings_key
 
 __all__ = [
     "HookName",
@@ -25,12 +27,16 @@ __all__ = [
     "ModelSource",
     "ModelSpec",
     "capture_at_hook",
+    "combine_digests",
     "complete",
     "default_model_spec",
+    "dir_sha256",
+    "file_sha256",
     "find_decoder_layers",
     "generate",
     "load_model",
     "parse_hook_name",
     "resolve_hook",
     "resolve_source",
+    "settings_key",
 ]

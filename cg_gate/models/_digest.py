@@ -53,7 +53,7 @@ def file_sha256(path: Path, *, sidecar: Path | None = None) -> str:
     digest = h.hexdigest()
     _MEMO[key] = digest
     if sidecar is not None:
-        from cg_gate.record._io import atomic_write_text
+        from cg_gate.record import atomic_write_text
 
         data = _read_sidecar(sidecar)
         data[skey] = digest

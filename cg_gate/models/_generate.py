@@ -12,12 +12,12 @@ import sys
 from typing import TYPE_CHECKING, Any, Sequence
 
 from cg_gate.errors import ConfigError
-from cg_gate.record._cache import ResponseCache, response_key
-from cg_gate.record._schema import GenerationSettings
+from cg_gate.record import ResponseCache, response_key
+from cg_gate.record import GenerationSettings
 
 if TYPE_CHECKING:  # pragma: no cover
     from cg_gate.models._load import LoadedModel
-    from cg_gate.suites._model import Item
+    from cg_gate.suites import Item
 
 # Settings that change what is generated (batch size does not: padding is masked).
 _KEYED_SETTINGS = ("temperature", "top_p", "max_new_tokens", "samples_per_item", "seed",

@@ -25,7 +25,7 @@ from cg_gate.models._digest import (
     tokenizer_sha256,
 )
 from cg_gate.models._hooks import HookPoint, find_decoder_layers, resolve_hook
-from cg_gate.record._schema import ModelInfo
+from cg_gate.record import ModelInfo
 
 PICKLE_SUFFIXES = (".bin", ".pt", ".pth", ".ckpt")
 DEFAULT_GGUF = "SmolLM2-135M-Instruct.Q4_1.gguf"

@@ -11,7 +11,7 @@ import hashlib
 import os
 from pathlib import Path
 
-from cg_gate.models._digest import dir_sha256, file_sha256
+from cg_gate.models import dir_sha256, file_sha256
 
 
 def fingerprint(paths: list[Path | None], *extra: str, sidecar: Path | None = None) -> str:

@@ -37,7 +37,7 @@ from cg_gate.record import (
     atomic_write_bytes,
     read_results,
 )
-from cg_gate.record._cache import ActivationCache, ResponseCache
+from cg_gate.record import ActivationCache, ResponseCache
 from cg_gate.suites import Item, Suite
 
 ACTIVATIONS_FILE = "activations.npz"

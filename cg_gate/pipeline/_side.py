@@ -21,8 +21,8 @@ from cg_gate.errors import ConfigError, SAELoadError
 from cg_gate.pipeline._config import RunConfig, SideConfig
 from cg_gate.pipeline._fingerprint import fingerprint
 from cg_gate.record import GenerationSettings, ModelInfo, SAEInfo, TokenPolicy, atomic_write_text
-from cg_gate.record._cache import ActivationCache, ResponseCache, activation_key, response_key
-from cg_gate.sae._extract import Extraction, assemble
+from cg_gate.record import ActivationCache, ResponseCache, activation_key, response_key
+from cg_gate.sae import Extraction, assemble
 from cg_gate.suites import ChatMessage, Item
 
 Log = Callable[[str], None]
@@ -110,7 +110,7 @@ class SAEHandle:
     """An SAE known by its files (or registry id); loaded on first need."""
 
     def __init__(self, source: str | None, config: RunConfig, log: Log) -> None:
-        from cg_gate.sae._adapter import SAESpec  # no sae_lens import at module level
+        from cg_gate.sae import SAESpec  # no sae_lens import at module level
 
         if source is None:
             from cg_gate.default import default_sae_dir
@@ -193,7 +193,7 @@ def read_activations(ckpt: Checkpoint, sae: SAEHandle, inputs: Sequence[Any], po
 
 def text_input(text: str) -> Any:
     """An ExtractionInput for a bare user text (exemplars, reference sets)."""
-    from cg_gate.sae._extract import ExtractionInput
+    from cg_gate.sae import ExtractionInput
 
     key = hashlib.sha256(json.dumps({"text": text}).encode()).hexdigest()
     return ExtractionInput(key=key, messages=[ChatMessage(role="user", content=text)])
@@ -205,7 +205,7 @@ def text_input(text: str) -> Any:
 def read_responses(ckpt: Checkpoint, items: Sequence[Item], settings: GenerationSettings,
                    cache: ResponseCache, *, progress: bool) -> list[str]:
     """One response per item, from the cache when all are there, else generated."""
-    from cg_gate.models._generate import settings_key
+    from cg_gate.models import settings_key
 
     if not items:
         return []
@@ -262,7 +262,7 @@ def run_side(
     log: Log,
 ) -> SideResult:
     """Responses → scores → activations (and exemplar activations) for one checkpoint."""
-    from cg_gate.sae._extract import ExtractionInput
+    from cg_gate.sae import ExtractionInput
     from cg_gate.scoring import score_items
 
     gen_idx = [i for i, it in enumerate(items) if needs_generation(it, candidate=candidate)]

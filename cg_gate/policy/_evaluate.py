@@ -38,7 +38,7 @@ from cg_gate.policy._schema import (
     StabilityRule,
 )
 from cg_gate.policy._waivers import apply_waivers
-from cg_gate.record._schema import (
+from cg_gate.record import (
     FamilyResult,
     FidelitySummary,
     Severity,

@@ -14,7 +14,7 @@ from typing import Annotated, Literal, Union
 
 from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, field_validator, model_validator
 
-from cg_gate.record._schema import AnalysisSettings, Location, Mode, PolicyInfo, Severity
+from cg_gate.record import AnalysisSettings, Location, Mode, PolicyInfo, Severity
 
 API_VERSION = "cg-gate/v1"
 

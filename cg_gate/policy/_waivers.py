@@ -12,7 +12,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from cg_gate.policy._schema import Policy, Waiver
-from cg_gate.record._schema import Verdict, WaiverRecord
+from cg_gate.record import Verdict, WaiverRecord
 
 WAIVABLE = ("fail", "warn", "insufficient_data", "error")
 """Statuses a waiver can turn into 'waived' (a pass needs no waiver)."""

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from markupsafe import Markup
 
-from cg_gate.record._schema import GateRun
+from cg_gate.record import GateRun
 from cg_gate.render._env import document_time, jinja_env, read_template_text
 from cg_gate.render._view import ReportView, build_view
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import xml.etree.ElementTree as ET
 
-from cg_gate.record._schema import GateRun, Verdict
+from cg_gate.record import GateRun, Verdict
 from cg_gate.render._format import evidence_text, status_label
 
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
-from cg_gate.record._schema import GateRun, Verdict
+from cg_gate.record import GateRun, Verdict
 from cg_gate.render._format import (
     DASH,
     SEVERITY_RANK,

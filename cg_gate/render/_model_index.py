@@ -10,7 +10,7 @@ from typing import Any
 
 import yaml
 
-from cg_gate.record._schema import GateRun
+from cg_gate.record import GateRun
 
 
 def model_index(run: GateRun) -> dict[str, Any]:

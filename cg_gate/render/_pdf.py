@@ -13,8 +13,8 @@ from pathlib import Path
 from urllib.parse import unquote, urlsplit
 
 from cg_gate.errors import ConfigError
-from cg_gate.record._io import dump_results
-from cg_gate.record._schema import GateRun
+from cg_gate.record import dump_results
+from cg_gate.record import GateRun
 from cg_gate.render._env import FONTS_DIR, PACKAGE_DIR, document_time, templates_dir
 from cg_gate.render._html import render_html_text
 

@@ -15,8 +15,8 @@ from pathlib import Path
 from typing import Protocol
 
 from cg_gate.errors import ConfigError
-from cg_gate.record._io import atomic_write_bytes, dump_results
-from cg_gate.record._schema import GateRun
+from cg_gate.record import atomic_write_bytes, dump_results
+from cg_gate.record import GateRun
 
 
 class RenderFunction(Protocol):

@@ -14,7 +14,7 @@ import os
 from pathlib import Path, PurePosixPath
 from typing import Any
 
-from cg_gate.record._schema import GateRun, Verdict
+from cg_gate.record import GateRun, Verdict
 
 SARIF_VERSION = "2.1.0"
 SARIF_SCHEMA = "https://json.schemastore.org/sarif-2.1.0.json"

@@ -11,7 +11,7 @@ import json
 import sys
 from typing import Any
 
-from cg_gate.record._schema import SCHEMA_VERSION, GateRun
+from cg_gate.record import SCHEMA_VERSION, GateRun
 from cg_gate.render._env import SCHEMA_PATH
 
 JSON_SCHEMA_DIALECT = "https://json-schema.org/draft/2020-12/schema"
@@ -31,7 +31,7 @@ def results_schema_text() -> str:
 
 def write_results_schema() -> None:
     """Rewrite the committed schema file from the model."""
-    from cg_gate.record._io import atomic_write_text
+    from cg_gate.record import atomic_write_text
 
     atomic_write_text(SCHEMA_PATH, results_schema_text())
 

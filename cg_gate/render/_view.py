@@ -12,14 +12,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from cg_gate import __version__
-from cg_gate.record._schema import (
-    ConceptRecord,
-    FamilyResult,
-    GateRun,
-    ItemRecord,
-    Manifest,
-    Verdict,
-)
+from cg_gate.record import ConceptRecord, FamilyResult, GateRun, ItemRecord, Manifest, Verdict
 from cg_gate.render._format import (
     DASH,
     SEVERITY_RANK,
@@ -688,7 +681,7 @@ def _hints(model_cls) -> dict[str, str]:
 
 def _manifest(m: Manifest) -> list[ManifestSection]:
     """Every manifest field, grouped: scalars under 'Run', each sub-object its own section."""
-    from cg_gate.record._schema import (
+    from cg_gate.record import (
         AnalysisSettings,
         CIInfo,
         GenerationSettings,

@@ -19,14 +19,14 @@ from typing import TYPE_CHECKING, Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from cg_gate.errors import SAELoadError
-from cg_gate.models._digest import combine_digests, file_sha256
-from cg_gate.models._hooks import parse_hook_name
-from cg_gate.record._schema import SAEInfo
+from cg_gate.models import combine_digests, file_sha256
+from cg_gate.models import parse_hook_name
+from cg_gate.record import SAEInfo
 
 if TYPE_CHECKING:  # pragma: no cover
     import torch
 
-    from cg_gate.models._load import LoadedModel
+    from cg_gate.models import LoadedModel
 
 SAE_CFG = "cfg.json"
 SAE_WEIGHTS = "sae_weights.safetensors"

@@ -31,16 +31,16 @@ import numpy as np
 import scipy.sparse as sp
 
 from cg_gate.errors import ConfigError
-from cg_gate.models._hooks import capture_at_hook
-from cg_gate.record._cache import ActivationCache, Entry, activation_key
-from cg_gate.record._schema import TokenPolicy
+from cg_gate.models import capture_at_hook
+from cg_gate.record import ActivationCache, Entry, activation_key
+from cg_gate.record import TokenPolicy
 from cg_gate.sae._adapter import LoadedSAE, check_compatible
-from cg_gate.suites._model import ChatMessage
+from cg_gate.suites import ChatMessage
 
 if TYPE_CHECKING:  # pragma: no cover
     import torch
 
-    from cg_gate.models._load import LoadedModel
+    from cg_gate.models import LoadedModel
 
 _MARK = re.compile("\ue000(\\d+)\ue001")
 _SAE_CHUNK_FLOATS = 1 << 25  # bound on tokens × d_sae held at once by the SAE encode

@@ -8,10 +8,10 @@ from typing import Any, Literal
 import numpy as np
 
 from cg_gate.errors import ConfigError
-from cg_gate.metrics._compute import ratio_or_nan, ratio_sums
-from cg_gate.metrics._input import PreparedInput, as_saliency, check_positive_int, check_scores
-from cg_gate.metrics._types import ConceptMetrics
-from cg_gate.record._schema import AblationRow, AblationSummary
+from cg_gate.metrics import ratio_or_nan, ratio_sums
+from cg_gate.metrics import PreparedInput, as_saliency, check_positive_int, check_scores
+from cg_gate.metrics import ConceptMetrics
+from cg_gate.record import AblationRow, AblationSummary
 
 Side = Literal["top", "bottom"]
 

@@ -26,7 +26,7 @@ from typing import Any
 import numpy as np
 
 from cg_gate.errors import ConfigError
-from cg_gate.metrics._input import as_saliency, check_positive_int, check_scores, prepare
+from cg_gate.metrics import as_saliency, check_positive_int, check_scores, prepare
 
 
 def _family_saliency(csr: Any, members: Sequence[int]) -> np.ndarray:

@@ -6,8 +6,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from cg_gate.metrics._types import MISSING, ConceptMetrics
-from cg_gate.record._schema import OverlapSummary
+from cg_gate.metrics import MISSING, ConceptMetrics
+from cg_gate.record import OverlapSummary
 
 
 @dataclass(frozen=True)

@@ -17,9 +17,9 @@ import numpy as np
 import scipy.sparse as sp
 
 from cg_gate.errors import ConfigError
-from cg_gate.metrics._compute import ratio_or_nan
-from cg_gate.metrics._input import PreparedInput, check_fraction, check_positive_int, prepare
-from cg_gate.record._schema import StabilitySummary
+from cg_gate.metrics import ratio_or_nan
+from cg_gate.metrics import PreparedInput, check_fraction, check_positive_int, prepare
+from cg_gate.record import StabilitySummary
 
 # Concepts processed at once: keeps each (concepts × repeats) block around 8 MB.
 _BLOCK_CELLS = 1_000_000
