@@ -52,7 +52,8 @@ def demo(ctx: click.Context, out: Path, cache_dir: Path, policy: Path | None, ma
     Suite: the starter suite. Policy: policies/default.yaml. The exit code is the gate's.
     """
     from cg_gate.default import default_adapter_dir, default_labels_path, default_sae_dir
-    from cg_gate.pipeline import RunConfig, SideConfig, print_outcome, run_gate
+    from cg_gate.cli._console import print_outcome
+    from cg_gate.pipeline import RunConfig, SideConfig, run_gate
     from cg_gate.record import GenerationSettings
     from cg_gate.suites import starter_suite_path
 

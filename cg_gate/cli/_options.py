@@ -114,7 +114,9 @@ def gate_options(f: Callable[..., Any]) -> Callable[..., Any]:
 
 
 def build_config(params: dict[str, Any], *, with_gate: bool):
-    """Turn checked click parameters into a RunConfig."""
+    """Turn checked click parameters into a RunConfig; the load settings are decided here, once
+    (an impossible device is refused with exit 2 before anything is read)."""
+    from cg_gate.models import LoadSettings
     from cg_gate.pipeline import RunConfig, SideConfig
     from cg_gate.record import GenerationSettings, SignOff, TokenPolicy
 
@@ -146,8 +148,10 @@ def build_config(params: dict[str, Any], *, with_gate: bool):
         formats=params.get("formats") or ["json"],
         fail_on=params.get("fail_on", "error"),
         cache_dir=params["cache_dir"],
-        device=params["device"],
-        dtype=params["dtype"],
+        load=LoadSettings.resolve(
+            device=params["device"], dtype=params["dtype"], offline=params["offline"],
+            allow_pickle=params["allow_pickle"], trust_remote_code=params["trust_remote_code"],
+        ),
         batch_size=params["batch_size"],
         generation=GenerationSettings(
             mode="generate", temperature=params["temperature"],
@@ -156,9 +160,6 @@ def build_config(params: dict[str, Any], *, with_gate: bool):
         ),
         token_policy=TokenPolicy(text=params["token_text"],
                                  exclude_special=not params["include_special"]),
-        offline=params["offline"],
-        allow_pickle=params["allow_pickle"],
-        trust_remote_code=params["trust_remote_code"],
         signoff=signoff,
         progress=not params["no_progress"],
         validity=not params.get("no_validity", False),

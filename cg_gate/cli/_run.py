@@ -17,8 +17,8 @@ def run(ctx: click.Context, **params) -> None:
     Exit 0 when every enforced rule passes, 1 when one fails, 2 when the run cannot be
     judged. Writes results.json and the reports to --out.
     """
+    from cg_gate.cli._console import print_outcome
     from cg_gate.pipeline import run_gate
-    from cg_gate.pipeline import print_outcome
 
     config = build_config(params, with_gate=True)
     outcome = run_gate(config, arguments=_arguments(ctx, params))

@@ -21,6 +21,7 @@ from cg_gate.metrics._input import (
     prepare,
 )
 from cg_gate.metrics._types import MISSING, NORMAL, OVER, UNDER, ConceptMetrics
+from cg_gate.record import ANALYSIS_DEFAULTS as _D
 
 CIMethod = Literal["auto", "bootstrap", "delta"]
 
@@ -117,13 +118,13 @@ def compute(
     suites: Sequence[str],
     scores: Any,
     *,
-    min_support: int = 20,
-    tau_under: float = 0.1,
-    tau_over: float = 10.0,
-    eps: float = 0.0,
-    n_boot: int = 1000,
-    confidence: float = 0.95,
-    seed: int = 0,
+    min_support: int = _D.min_support,
+    tau_under: float = _D.tau_under,
+    tau_over: float = _D.tau_over,
+    eps: float = _D.eps,
+    n_boot: int = _D.bootstrap_samples,
+    confidence: float = _D.confidence,
+    seed: int = _D.seed,
     ci: CIMethod = "auto",
 ) -> ConceptMetrics:
     """Competency Gaps concept metrics for an items × concepts saliency matrix.

@@ -1,6 +1,6 @@
 """Checkpoints: loading, residual-stream hooks, generation."""
 
-from cg_gate.models._generate import complete, generate
+from cg_gate.models._generate import cached_responses, complete, generate
 from cg_gate.models._hooks import (
     HookName,
     HookPoint,
@@ -17,15 +17,19 @@ from cg_gate.models._load import (
     load_model,
     resolve_source,
 )
+from cg_gate.models._settings import DEVICE_CHOICES, DTYPE_CHOICES, LoadSettings
 from cg_gate.models._digest import combine_digests, dir_sha256, file_sha256
-from cg_gate.models._generate import settings_key
 
 __all__ = [
+    "DEVICE_CHOICES",
+    "DTYPE_CHOICES",
     "HookName",
     "HookPoint",
+    "LoadSettings",
     "LoadedModel",
     "ModelSource",
     "ModelSpec",
+    "cached_responses",
     "capture_at_hook",
     "combine_digests",
     "complete",
@@ -38,5 +42,4 @@ __all__ = [
     "parse_hook_name",
     "resolve_hook",
     "resolve_source",
-    "settings_key",
 ]

@@ -12,21 +12,27 @@ import sys
 from typing import TYPE_CHECKING, Any, Sequence
 
 from cg_gate.errors import ConfigError
-from cg_gate.record import ResponseCache, response_key
-from cg_gate.record import GenerationSettings
+from cg_gate.record import GenerationSettings, ModelInfo, ResponseCache
 
 if TYPE_CHECKING:  # pragma: no cover
     from cg_gate.models._load import LoadedModel
     from cg_gate.suites import Item
 
-# Settings that change what is generated (batch size does not: padding is masked).
-_KEYED_SETTINGS = ("temperature", "top_p", "max_new_tokens", "samples_per_item", "seed",
-                   "system_prompt", "stop")
+def _response_keys(info: ModelInfo, settings: GenerationSettings, items: Sequence[Item]) -> list[str]:
+    return ResponseCache.keys_for(info.digest, info.chat_template_digest, settings,
+                                  [it.input_digest() for it in items])
 
 
-def settings_key(settings: GenerationSettings) -> str:
-    """The part of the settings a generated response depends on, as stable JSON."""
-    return settings.model_dump_json(include=set(_KEYED_SETTINGS))
+def cached_responses(cache: ResponseCache, info: ModelInfo, settings: GenerationSettings,
+                     items: Sequence[Item]) -> list[str] | None:
+    """Every item's response from the cache (no model needed), or None if any is missing."""
+    out = []
+    for key in _response_keys(info, settings, items):
+        text = cache.get(key)
+        if text is None:
+            return None
+        out.append(text)
+    return out
 
 
 def truncate_at_stop(text: str, stop: Sequence[str]) -> str:
@@ -100,10 +106,7 @@ def generate(
     if settings.max_new_tokens < 1:
         raise ConfigError(f"max_new_tokens must be at least 1 to generate (got {settings.max_new_tokens})",
                           fix="set generation.max_new_tokens, e.g. 128")
-    skey = settings_key(settings)
-    keys = [response_key(loaded.info.digest, loaded.info.chat_template_digest, skey,
-                         it.input_digest())
-            for it in items]
+    keys = _response_keys(loaded.info, settings, items)
     out: list[str | None] = [cache.get(k) if cache is not None else None for k in keys]
     todo = [i for i, r in enumerate(out) if r is None]
     bar = tqdm(total=len(items), initial=len(items) - len(todo), unit="item", desc="generate",

@@ -1,8 +1,10 @@
 """The gate pipeline: one call from suites to a written run record and reports."""
 
+from cg_gate.pipeline._analysis import load_baseline_results
 from cg_gate.pipeline._config import RunConfig, SideConfig
-from cg_gate.pipeline._console import Outcome, print_outcome, verdict_table
-from cg_gate.pipeline._run import ACTIVATIONS_FILE, load_baseline_results, run_gate
+from cg_gate.pipeline._record import Outcome
+from cg_gate.pipeline._run import run_gate
+from cg_gate.record import ACTIVATIONS_FILE
 
 __all__ = [
     "ACTIVATIONS_FILE",
@@ -10,7 +12,5 @@ __all__ = [
     "RunConfig",
     "SideConfig",
     "load_baseline_results",
-    "print_outcome",
     "run_gate",
-    "verdict_table",
 ]

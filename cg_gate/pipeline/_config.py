@@ -8,6 +8,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from cg_gate.models import LoadSettings
 from cg_gate.record import GenerationSettings, SignOff, TokenPolicy
 
 
@@ -42,17 +43,14 @@ class RunConfig(BaseModel):
     )
     fail_on: Literal["error", "warn"] = Field("error", description="Lowest failing severity.")
     cache_dir: Path = Field(Path(".cg-gate-cache"), description="Activation/response cache.")
-    device: str = Field("cpu", description="cpu | cuda | auto.")
-    dtype: str = Field("auto", description="auto | float32 | bfloat16 | float16.")
+    load: LoadSettings = Field(default_factory=LoadSettings,
+                               description="Device, dtype and safety switches of every load.")
     batch_size: int = Field(16, description="Items per forward batch.")
     generation: GenerationSettings = Field(
         default_factory=lambda: GenerationSettings(mode="generate", max_new_tokens=48, batch_size=16),
         description="Generation settings for items without imported responses.",
     )
     token_policy: TokenPolicy = Field(default_factory=TokenPolicy, description="Counted tokens.")
-    offline: bool = Field(True, description="Forbid network access (hub lookups).")
-    allow_pickle: bool = Field(False, description="Allow pickle weight files.")
-    trust_remote_code: bool = Field(False, description="Allow model code from the checkpoint.")
     judge: str | None = Field(None, description="Local model for rubric_judge scorers.")
     signoff: SignOff = Field(default_factory=SignOff, description="Sign-off block of the report.")
     progress: bool = Field(True, description="Show progress bars.")

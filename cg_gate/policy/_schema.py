@@ -14,6 +14,7 @@ from typing import Annotated, Literal, Union
 
 from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, field_validator, model_validator
 
+from cg_gate.record import ANALYSIS_DEFAULTS as _D
 from cg_gate.record import AnalysisSettings, Location, Mode, PolicyInfo, Severity
 
 API_VERSION = "cg-gate/v1"
@@ -57,21 +58,21 @@ class Metadata(_Spec):
 
 
 class BootstrapSpec(_Spec):
-    samples: int = Field(1000, ge=1, description="Bootstrap resamples for every CI.")
-    confidence: float = Field(0.95, gt=0, lt=1, description="Two-sided confidence level.")
-    seed: int = Field(0, ge=0, description="Seed of every resampling.")
+    samples: int = Field(_D.bootstrap_samples, ge=1, description="Bootstrap resamples for every CI.")
+    confidence: float = Field(_D.confidence, gt=0, lt=1, description="Two-sided confidence level.")
+    seed: int = Field(_D.seed, ge=0, description="Seed of every resampling.")
 
 
 class StabilitySpec(_Spec):
-    repeats: int = Field(100, ge=0, description="Random item drops.")
-    drop: float = Field(0.2, gt=0, lt=1, description="Share of items dropped each time.")
+    repeats: int = Field(_D.stability_repeats, ge=0, description="Random item drops.")
+    drop: float = Field(_D.stability_drop, gt=0, lt=1, description="Share of items dropped each time.")
 
 
 class AnalysisSpec(_Spec):
-    min_support: int = Field(20, ge=1, description="Items needed before χ_model is reported.")
-    tau_under: float = Field(0.1, ge=0, description="χ_bench below this is under-represented.")
-    tau_over: float = Field(10.0, gt=0, description="χ_bench above this is over-represented.")
-    eps: float = Field(0.0, ge=0, description="χ_bench at or below eps counts as missing.")
+    min_support: int = Field(_D.min_support, ge=1, description="Items needed before χ_model is reported.")
+    tau_under: float = Field(_D.tau_under, ge=0, description="χ_bench below this is under-represented.")
+    tau_over: float = Field(_D.tau_over, gt=0, description="χ_bench above this is over-represented.")
+    eps: float = Field(_D.eps, ge=0, description="χ_bench at or below eps counts as missing.")
     bootstrap: BootstrapSpec = Field(default_factory=BootstrapSpec)
     stability: StabilitySpec = Field(default_factory=StabilitySpec)
 

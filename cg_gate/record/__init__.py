@@ -1,4 +1,17 @@
-"""The run record (results.json) and how it is read and written."""
+"""The run record (results.json), how it is read, written and assembled, and the run cache."""
+
+from cg_gate.record._assemble import assemble_run, category_breakdown, summarise
+from cg_gate.record._baseline import ACTIVATIONS_FILE, SaliencyFile, read_saliency, write_saliency
+from cg_gate.record._cache import (
+    ActivationCache,
+    CacheCorruptionWarning,
+    Entry,
+    ResponseCache,
+    RunCache,
+    activation_key,
+    response_key,
+    settings_key,
+)
 
 from cg_gate.record._io import (
     atomic_write_bytes,
@@ -8,6 +21,7 @@ from cg_gate.record._io import (
     write_results,
 )
 from cg_gate.record._schema import (
+    ANALYSIS_DEFAULTS,
     SCHEMA_VERSION,
     AblationRow,
     AblationSummary,
@@ -45,15 +59,17 @@ from cg_gate.record._schema import (
     Verdict,
     WaiverRecord,
 )
-from cg_gate.record._cache import ActivationCache, Entry, ResponseCache, activation_key, response_key
 
 __all__ = [
+    "ACTIVATIONS_FILE",
+    "ANALYSIS_DEFAULTS",
     "SCHEMA_VERSION",
     "AblationRow",
     "AblationSummary",
     "ActivationCache",
     "AnalysisSettings",
     "CIInfo",
+    "CacheCorruptionWarning",
     "CategoryBreakdown",
     "ConceptRecord",
     "CoverageClass",
@@ -77,7 +93,9 @@ __all__ = [
     "OverlapSummary",
     "PolicyInfo",
     "ResponseCache",
+    "RunCache",
     "SAEInfo",
+    "SaliencyFile",
     "Severity",
     "SignOff",
     "StabilitySummary",
@@ -88,10 +106,16 @@ __all__ = [
     "Verdict",
     "WaiverRecord",
     "activation_key",
+    "assemble_run",
     "atomic_write_bytes",
     "atomic_write_text",
+    "category_breakdown",
     "dump_results",
     "read_results",
+    "read_saliency",
     "response_key",
+    "settings_key",
+    "summarise",
     "write_results",
+    "write_saliency",
 ]

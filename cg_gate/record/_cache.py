@@ -1,4 +1,8 @@
-"""Content-addressed caches: per-item SAE activations and generated responses.
+"""The run cache: per-item SAE activations, generated responses, model/SAE metadata.
+
+`RunCache` owns the directory layout (`activations/`, `responses/`, `meta/`,
+`file-digests.json`); each kind of entry has one key function here, used both by the
+warm-run lookup and by generation and extraction themselves.
 
 A key is the sha256 of everything the value depends on, so a re-run recomputes only
 what changed and an interrupted run resumes. One file per item in sharded directories
@@ -20,8 +24,11 @@ from typing import Any
 
 import numpy as np
 
+from pydantic import BaseModel
+
 from cg_gate.errors import CacheError
-from cg_gate.record._io import atomic_write_bytes
+from cg_gate.record._io import atomic_write_bytes, atomic_write_text
+from cg_gate.record._schema import GenerationSettings, TokenPolicy
 
 CACHE_FORMAT = 1  # response entries and the key layout
 ACTIVATION_FORMAT = 2  # activation entries: 1 was an .npz body, 2 the raw layout of Entry.to_bytes
@@ -52,6 +59,16 @@ def response_key(model_digest: str, chat_template_digest: str | None, settings_j
     return _key({"kind": "response", "format": CACHE_FORMAT, "model": model_digest,
                  "chat_template": chat_template_digest, "settings": settings_json,
                  "item": item_digest})
+
+
+# Settings that change what is generated (batch size does not: padding is masked).
+_KEYED_SETTINGS = ("temperature", "top_p", "max_new_tokens", "samples_per_item", "seed",
+                   "system_prompt", "stop")
+
+
+def settings_key(settings: GenerationSettings) -> str:
+    """The part of the generation settings a response depends on, as stable JSON."""
+    return settings.model_dump_json(include=set(_KEYED_SETTINGS))
 
 
 @dataclass(frozen=True)
@@ -151,6 +168,13 @@ class ActivationCache(_ShardedStore):
 
     suffix = ".act"
 
+    @staticmethod
+    def keys_for(model_digest: str, sae_digest: str, hook: str, policy: TokenPolicy,
+                 input_keys: list[str]) -> list[str]:
+        """The cache key of each input's activations under one model, SAE and token policy."""
+        policy_json = policy.model_dump_json()
+        return [activation_key(model_digest, sae_digest, hook, policy_json, k) for k in input_keys]
+
     def get(self, key: str) -> Entry | None:
         """The verified entry, or None on a miss (a corrupt entry is deleted and is a miss)."""
         data = self._read(key)
@@ -171,6 +195,13 @@ class ResponseCache(_ShardedStore):
     """Generated responses keyed by `response_key(...)`, as checksummed JSON."""
 
     suffix = ".json"
+
+    @staticmethod
+    def keys_for(model_digest: str, chat_template_digest: str | None,
+                 settings: GenerationSettings, item_digests: list[str]) -> list[str]:
+        """The cache key of each item's response under one model and generation settings."""
+        skey = settings_key(settings)
+        return [response_key(model_digest, chat_template_digest, skey, d) for d in item_digests]
 
     def get(self, key: str) -> str | None:
         """The verified text, or None on a miss (a corrupt entry is deleted and is a miss)."""
@@ -194,3 +225,40 @@ class ResponseCache(_ShardedStore):
         obj = {"format": CACHE_FORMAT, "sha256": hashlib.sha256(text.encode("utf-8")).hexdigest(),
                "text": text}
         self._write(key, json.dumps(obj, ensure_ascii=False).encode("utf-8"))
+
+
+class RunCache:
+    """One cache directory: its layout, and the stores and memos a run reads and writes.
+
+    Layout: `activations/` (ActivationCache), `responses/` (ResponseCache), `meta/<kind>-
+    <fingerprint>.json` (what a model or SAE said about itself when last loaded, so a warm
+    run needs neither) and `file-digests.json` (weight-file digests memoised by path, size
+    and mtime).
+    """
+
+    def __init__(self, root: Path) -> None:
+        self.root = Path(root)
+        self.activations = ActivationCache(self.root / "activations")
+        self.responses = ResponseCache(self.root / "responses")
+
+    @property
+    def file_digests(self) -> Path:
+        """The memo of file digests shared by fingerprints and the model loader."""
+        return self.root / "file-digests.json"
+
+    def _meta_path(self, kind: str, fingerprint: str) -> Path:
+        return self.root / "meta" / f"{kind}-{fingerprint}.json"
+
+    def read_meta(self, kind: str, fingerprint: str, model: type[BaseModel]) -> Any:
+        """The stored metadata of a `kind` ('model', 'sae') known by `fingerprint`, or None."""
+        path = self._meta_path(kind, fingerprint)
+        if not path.is_file():
+            return None
+        try:
+            return model.model_validate_json(path.read_text())
+        except ValueError:
+            return None
+
+    def write_meta(self, kind: str, fingerprint: str, info: BaseModel) -> None:
+        """Remember `info` for the next run."""
+        atomic_write_text(self._meta_path(kind, fingerprint), info.model_dump_json())

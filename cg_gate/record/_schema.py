@@ -143,6 +143,10 @@ class AnalysisSettings(_Model):
     ablation_n: int = Field(100, description="Top/bottom concepts whose salient items are dropped.")
 
 
+ANALYSIS_DEFAULTS = AnalysisSettings()
+"""The analysis defaults, written once above; policies and the metric functions default to these."""
+
+
 class Manifest(_Model):
     tool: str = Field("cg-gate", description="Producer name.")
     tool_version: str = Field(description="cg-gate version that wrote the record.")

@@ -21,6 +21,8 @@ grow with suite size beyond the output itself.
 
 from __future__ import annotations
 
+import hashlib
+import json
 import re
 import sys
 import warnings
@@ -32,8 +34,7 @@ import scipy.sparse as sp
 
 from cg_gate.errors import ConfigError
 from cg_gate.models import capture_at_hook
-from cg_gate.record import ActivationCache, Entry, activation_key
-from cg_gate.record import TokenPolicy
+from cg_gate.record import ActivationCache, Entry, ModelInfo, SAEInfo, TokenPolicy
 from cg_gate.sae._adapter import LoadedSAE, check_compatible
 from cg_gate.suites import ChatMessage
 
@@ -57,6 +58,20 @@ class ExtractionInput:
     key: str
     messages: list[ChatMessage]
     response: str | None = None
+
+    @classmethod
+    def for_item(cls, item: Any, response: str | None = None) -> ExtractionInput:
+        """A suite item as the model reads it: its messages, and `response` when counted."""
+        key = item.input_digest()
+        if response is not None:  # what the model reads includes the response
+            key = hashlib.sha256(f"{key}|{response}".encode()).hexdigest()
+        return cls(key=key, messages=list(item.messages), response=response)
+
+    @classmethod
+    def for_text(cls, text: str) -> ExtractionInput:
+        """A bare user text (exemplars, reference sets)."""
+        key = hashlib.sha256(json.dumps({"text": text}).encode()).hexdigest()
+        return cls(key=key, messages=[ChatMessage(role="user", content=text)])
 
 
 @dataclass(frozen=True)
@@ -308,9 +323,7 @@ def extract(
         raise ConfigError(f"batch size must be at least 1 (got {batch_size})", fix="pass --batch-size 8")
     check_compatible(sae, model)
     hook = model.hook(sae.info.hook)
-    policy_json = token_policy.model_dump_json()
-    keys = [activation_key(model.info.digest, sae.info.digest, sae.info.hook, policy_json, inp.key)
-            for inp in inputs]
+    keys = _activation_keys(model.info, sae.info, token_policy, inputs)
     entries: list[Entry | None] = [cache.get(k) if cache is not None else None for k in keys]
     hits = sum(e is not None for e in entries)
     # A fixed batch plan over the whole input list (by length, then position). A batch with
@@ -342,6 +355,24 @@ def extract(
         bar.close()
     return assemble(inputs, [e for e in entries if e is not None], sae.info.d_sae,
                      sae.info.d_in, tokens, hits)
+
+
+def _activation_keys(model: ModelInfo, sae: SAEInfo, policy: TokenPolicy,
+                     inputs: Sequence[ExtractionInput]) -> list[str]:
+    return ActivationCache.keys_for(model.digest, sae.digest, sae.hook, policy,
+                                    [inp.key for inp in inputs])
+
+
+def cached_extraction(cache: ActivationCache, model: ModelInfo, sae: SAEInfo,
+                      inputs: Sequence[ExtractionInput], token_policy: TokenPolicy) -> Extraction | None:
+    """The Extraction from the cache alone (no model, no torch), or None if any entry is missing."""
+    entries = []
+    for key in _activation_keys(model, sae, token_policy, inputs):
+        entry = cache.get(key)
+        if entry is None:
+            return None
+        entries.append(entry)
+    return assemble(inputs, entries, sae.d_sae, sae.d_in, tokens=0, hits=len(entries))
 
 
 def assemble(inputs: Sequence[ExtractionInput], entries: list[Entry], d_sae: int, d_in: int,

@@ -8,9 +8,16 @@ from typing import Any, Literal
 import numpy as np
 
 from cg_gate.errors import ConfigError
-from cg_gate.metrics import ratio_or_nan, ratio_sums
-from cg_gate.metrics import PreparedInput, as_saliency, check_positive_int, check_scores
-from cg_gate.metrics import ConceptMetrics
+from cg_gate.metrics import (
+    ConceptMetrics,
+    PreparedInput,
+    as_saliency,
+    check_positive_int,
+    check_scores,
+    ratio_or_nan,
+    ratio_sums,
+)
+from cg_gate.record import ANALYSIS_DEFAULTS as _D
 from cg_gate.record import AblationRow, AblationSummary
 
 Side = Literal["top", "bottom"]
@@ -74,7 +81,7 @@ def ablation(
     scores: Any,
     metrics: ConceptMetrics,
     *,
-    n: int = 100,
+    n: int = _D.ablation_n,
     items_per_concept: int = 5,
 ) -> Ablation:
     """Drop the items most salient for the top-N and bottom-N concepts and re-measure.

@@ -27,6 +27,7 @@ import numpy as np
 
 from cg_gate.errors import ConfigError
 from cg_gate.metrics import as_saliency, check_positive_int, check_scores, prepare
+from cg_gate.record import ANALYSIS_DEFAULTS as _D
 
 
 def _family_saliency(csr: Any, members: Sequence[int]) -> np.ndarray:
@@ -42,7 +43,7 @@ def _family_saliency(csr: Any, members: Sequence[int]) -> np.ndarray:
 
 
 def family_lift(
-    saliency: Any, suites: Sequence[str], scores: Any, members: Sequence[int], *, min_support: int = 20
+    saliency: Any, suites: Sequence[str], scores: Any, members: Sequence[int], *, min_support: int = _D.min_support
 ) -> float | None:
     """lift(F) as in the module docstring; None below min_support."""
     check_positive_int(min_support, "min_support")
@@ -70,7 +71,7 @@ def _paired(saliency: Any, scores: Any, baseline_scores: Any) -> tuple[Any, np.n
 
 
 def adjusted_family_score(
-    saliency: Any, scores: Any, baseline_scores: Any, members: Sequence[int], *, min_support: int = 20
+    saliency: Any, scores: Any, baseline_scores: Any, members: Sequence[int], *, min_support: int = _D.min_support
 ) -> float | None:
     """Difficulty-adjusted χ_adj(F) as in the module docstring; None below min_support.
 
@@ -88,7 +89,7 @@ def adjusted_family_score(
 
 
 def adjusted_concept_scores(
-    saliency: Any, scores: Any, baseline_scores: Any, *, min_support: int = 20
+    saliency: Any, scores: Any, baseline_scores: Any, *, min_support: int = _D.min_support
 ) -> np.ndarray:
     """(K,) difficulty-adjusted χ_adj(c) for every single concept (F = {c}); NaN below min_support."""
     check_positive_int(min_support, "min_support")

@@ -17,8 +17,8 @@ import numpy as np
 import scipy.sparse as sp
 
 from cg_gate.errors import ConfigError
-from cg_gate.metrics import ratio_or_nan
-from cg_gate.metrics import PreparedInput, check_fraction, check_positive_int, prepare
+from cg_gate.metrics import PreparedInput, check_fraction, check_positive_int, prepare, ratio_or_nan
+from cg_gate.record import ANALYSIS_DEFAULTS as _D
 from cg_gate.record import StabilitySummary
 
 # Concepts processed at once: keeps each (concepts × repeats) block around 8 MB.
@@ -123,10 +123,10 @@ def stability(
     scores: Any,
     *,
     families: Mapping[str, Sequence[int]] | None = None,
-    repeats: int = 100,
-    drop: float = 0.2,
-    seed: int = 0,
-    min_support: int = 20,
+    repeats: int = _D.stability_repeats,
+    drop: float = _D.stability_drop,
+    seed: int = _D.seed,
+    min_support: int = _D.min_support,
 ) -> Stability:
     """Recompute χ_bench and pooled χ_model with `drop` of each suite's items removed, `repeats` times.
 

@@ -2,25 +2,19 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
 
 from cg_gate.record import GateRun
 
+if TYPE_CHECKING:  # pragma: no cover
+    from cg_gate.pipeline import Outcome
+
 _COLOURS = {
     "pass": "green", "warn": "yellow", "fail": "red", "error": "red",
     "insufficient_data": "magenta", "waived": "cyan",
 }
-
-
-@dataclass
-class Outcome:
-    """What `run_gate` returns: the record and the files written."""
-
-    run: GateRun
-    paths: dict[str, Path] = field(default_factory=dict)
 
 
 def _cell(text: str, width: int) -> str:

@@ -1,0 +1,81 @@
+"""The load stage: policy, analysis settings, suites, labels, exemplar texts and the judge."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from cg_gate.errors import ConfigError
+from cg_gate.models import LoadSettings
+from cg_gate.pipeline._config import RunConfig
+from cg_gate.record import AnalysisSettings
+from cg_gate.suites import Item, Suite
+
+LABEL_FILES = ("labels.jsonl", "labels.json", "labels.jsonl.gz")
+
+
+@dataclass
+class Inputs:
+    """What the run judges, read and checked before any model is touched."""
+
+    policy: Any  # cg_gate.policy.Policy | None
+    analysis: AnalysisSettings
+    suites: list[Suite]
+    items: list[Item]
+    exemplar_texts: list[str] = field(default_factory=list)
+
+
+def _exemplar_texts(policy: Any) -> list[str]:
+    from cg_gate.families import exemplar_texts, reference_texts
+
+    texts: list[str] = []
+    for spec in policy.concepts.values() if policy is not None else ():
+        ex = spec.match.exemplars
+        if ex is not None:
+            texts.extend(exemplar_texts(ex))
+            texts.extend(reference_texts(ex))
+    return texts
+
+
+def read_inputs(config: RunConfig) -> Inputs:
+    """Policy (with its analysis settings, or the defaults) and the suites' items."""
+    from cg_gate.policy import load_policy
+    from cg_gate.suites import load_suites, starter_suite_path
+
+    policy = load_policy(config.policy, waivers=config.waivers) if config.policy else None
+    suites = load_suites(config.suites or [str(starter_suite_path())])
+    items = [it for s in suites for it in s.items]
+    if not items:
+        raise ConfigError("the suites hold no items", fix="pass a suite with at least one item")
+    return Inputs(policy=policy,
+                  analysis=policy.analysis.to_settings() if policy is not None else AnalysisSettings(),
+                  suites=suites, items=items, exemplar_texts=_exemplar_texts(policy))
+
+
+def read_labels(path: Path | None, sae_dir: Path | None) -> tuple[Any, Path | None]:
+    """Concept labels: the given file, else one beside the SAE, else none."""
+    from cg_gate.families import load_labels
+
+    if path is None and sae_dir is not None:
+        path = next((sae_dir / n for n in LABEL_FILES if (sae_dir / n).is_file()), None)
+    if path is None:
+        return None, None
+    return load_labels(path), Path(path)
+
+
+def make_judge(model_id: str | None, load: LoadSettings) -> Any:
+    """The rubric judge: a local model loaded on its first prompt (None without one)."""
+    if not model_id:
+        return None
+    from cg_gate.models import ModelSpec, complete, load_model
+
+    holder: dict[str, Any] = {}
+
+    def judge(prompts: list[str]) -> list[str]:
+        if "model" not in holder:
+            holder["model"] = load_model(ModelSpec(id=model_id, offline=load.offline,
+                                                   device=load.device))
+        return complete(holder["model"], prompts, max_new_tokens=96)
+
+    return judge

@@ -1,0 +1,193 @@
+"""From the stages' results to the record's parts: item rows, the manifest, written files."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+from typing import Any, Callable, Sequence
+
+import numpy as np
+import scipy.sparse as sp
+
+from cg_gate import __version__
+from cg_gate.pipeline._analysis import Baseline, Families, Metrics, Validity
+from cg_gate.pipeline._config import RunConfig
+from cg_gate.pipeline._handles import SAEHandle
+from cg_gate.pipeline._inputs import Inputs
+from cg_gate.pipeline._manifest import ci_info, git_info, iso, package_versions, utc_now
+from cg_gate.pipeline._side import SideResult
+from cg_gate.record import (
+    ACTIVATIONS_FILE,
+    GateRun,
+    GenerationSettings,
+    ItemRecord,
+    Manifest,
+    PolicyInfo,
+    SAEInfo,
+    SuiteInfo,
+    assemble_run,
+    write_saliency,
+)
+from cg_gate.suites import Item
+
+
+@dataclass
+class Outcome:
+    """What `run_gate` returns: the record and the files written."""
+
+    run: GateRun
+    paths: dict[str, Path] = field(default_factory=dict)
+
+
+def _top_concepts(row: sp.csr_matrix, k: int = 5) -> list[tuple[int, float]]:
+    if row.nnz == 0:
+        return []
+    order = np.argsort(-row.data, kind="stable")[:k]
+    return [(int(row.indices[j]), float(row.data[j])) for j in order]
+
+
+def _value(x: float) -> float | None:
+    return None if np.isnan(x) else float(x)
+
+
+def item_records(items: Sequence[Item], cand: SideResult,
+                 baseline: Baseline | None) -> list[ItemRecord]:
+    """One record per item: input, responses, scores and its most salient concepts."""
+    sal = cand.activations.saliency
+    base = baseline.result if baseline is not None else None
+    return [ItemRecord(
+        id=it.id, suite=it.suite, category=it.category, severity=it.severity,
+        input=it.prompt, response=cand.responses.texts[i],
+        score=_value(cand.responses.scores[i]), reason=cand.responses.reasons[i],
+        baseline_response=base.responses.texts[i] if base is not None else None,
+        baseline_score=_value(baseline.scores[i]) if baseline is not None else None,
+        n_tokens=int(cand.activations.n_tokens[i]),
+        top_concepts=_top_concepts(sal.getrow(i)),
+    ) for i, it in enumerate(items)]
+
+
+def display_path(path: Path) -> str:
+    """`path` relative to the working directory when it lies below it (SARIF and annotations
+    locate rules relative to the repository root), else as given."""
+    try:
+        return Path(path).resolve().relative_to(Path.cwd().resolve()).as_posix()
+    except ValueError:
+        return str(path)
+
+
+def _policy_info(policy: Any, config: RunConfig) -> PolicyInfo | None:
+    if policy is None:
+        return None
+    return policy.policy_info().model_copy(update={"path": display_path(Path(config.policy))})
+
+
+def _sae_info(sae: SAEHandle, labels_path: Path | None) -> SAEInfo:
+    from cg_gate.families import labels_digest
+
+    if labels_path is None:
+        return sae.info
+    return sae.info.model_copy(update={"labels_source": str(labels_path),
+                                       "labels_digest": labels_digest(labels_path)})
+
+
+def _generation(config: RunConfig, cand: SideResult, items: Sequence[Item],
+                judge: Any) -> GenerationSettings:
+    from cg_gate.scoring import judge_digests
+
+    imported = all(it.response is not None or it.score is not None for it in items)
+    mode = "imported" if imported else ("generate" if cand.responses.generated else "none")
+    return config.generation.model_copy(update={
+        "mode": mode, "judge_model": config.judge if judge is not None else None,
+        "judge_rubric_digest": next(iter(judge_digests(items)), None),
+    })
+
+
+@dataclass
+class RunClock:
+    """When the run started."""
+
+    run_id: str
+    started: datetime
+    t0: float
+
+
+@dataclass
+class StageResults:
+    """What the stages returned, in pipeline order."""
+
+    inputs: Inputs
+    candidate: SideResult
+    baseline: Baseline | None
+    metrics: Metrics
+    families: Families
+    validity: Validity
+    evaluation: Any  # cg_gate.policy.EvaluationResult | None (no policy)
+    labels: Any = None  # cg_gate.families.Labels | None
+    labels_path: Path | None = None
+
+
+def build_manifest(config: RunConfig, r: StageResults, sae: SAEHandle, judge: Any,
+                   clock: RunClock, stage_times: dict[str, float],
+                   arguments: dict[str, Any] | None) -> Manifest:
+    """The reproducibility manifest (DESIGN §5)."""
+    inputs, cand, baseline = r.inputs, r.candidate, r.baseline
+    base = baseline.result if baseline is not None else None
+    tokens = cand.activations.tokens_processed + (base.activations.tokens_processed if base else 0)
+    return Manifest(
+        tool_version=__version__, run_id=clock.run_id, started_at=iso(clock.started),
+        finished_at=iso(utc_now()), git=git_info(), ci=ci_info(), model=cand.info,
+        baseline=base.info if base else None,
+        baseline_results=str(config.baseline_results) if config.baseline_results else None,
+        sae=_sae_info(sae, r.labels_path),
+        suites=[SuiteInfo(name=s.name, version=s.version, digest=s.digest(), n_items=len(s.items),
+                          source=s.source, provenance=s.provenance) for s in inputs.suites],
+        policy=_policy_info(inputs.policy, config),
+        generation=_generation(config, cand, inputs.items, judge),
+        token_policy=config.token_policy, analysis=r.metrics.analysis,
+        arguments=arguments or {}, packages=package_versions(),
+        wall_time_s=round(time.perf_counter() - clock.t0, 3), stage_times_s=stage_times,
+        tokens_processed=int(tokens), items_processed=len(inputs.items),
+        cache_hits=int(cand.activations.cache_hits),
+    )
+
+
+def assemble(config: RunConfig, r: StageResults, sae: SAEHandle, judge: Any, clock: RunClock,
+             finish: Callable[[], dict[str, float]], arguments: dict[str, Any] | None) -> GateRun:
+    """The record, assembled by the record package from the stages' results."""
+    from cg_gate.metrics import concept_records, coverage_summaries
+
+    items, cand, metrics, validity = r.inputs.items, r.candidate, r.metrics.metrics, r.validity
+    concepts = concept_records(metrics, {} if r.labels is None else dict(r.labels.items()),
+                               cand.activations.saliency, [it.id for it in items],
+                               stability_std=validity.stability_std,
+                               baseline_chi_model=r.metrics.baseline_chi)
+    rows = item_records(items, cand, r.baseline)
+    manifest = build_manifest(config, r, sae, judge, clock, finish(), arguments)
+    return assemble_run(
+        manifest=manifest, items=rows,
+        declared_severities={(s.name, c): cat.severity for s in r.inputs.suites
+                             for c, cat in s.categories.items()},
+        n_concepts=sae.info.d_sae, fail_on=config.fail_on,
+        verdicts=r.evaluation.verdicts if r.evaluation else [],
+        waivers=r.evaluation.waivers if r.evaluation else [],
+        families=list(r.families.results.values()), coverage=coverage_summaries(metrics),
+        concepts=concepts, stability=validity.stability, ablation=validity.ablation,
+        overlap=validity.overlap, fidelity=validity.fidelity, signoff=config.signoff,
+    )
+
+
+def write_outputs(run: GateRun, config: RunConfig, items: Sequence[Item],
+                  cand: SideResult) -> Outcome:
+    """results.json, activations.npz and the requested reports, each written atomically."""
+    from cg_gate.render import render_all
+
+    out = Path(config.out)
+    formats = [f for f in config.formats if f != "json"] + ["json"]
+    policy_source = run.manifest.policy.path if run.manifest.policy else None
+    paths = dict(render_all(run, formats, out, policy_source=policy_source))
+    write_saliency(out / ACTIVATIONS_FILE, cand.activations.saliency, cand.responses.scores,
+                   [it.id for it in items], [it.suite for it in items])
+    paths["activations"] = out / ACTIVATIONS_FILE
+    return Outcome(run=run, paths=paths)
