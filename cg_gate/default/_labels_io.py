@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from cg_gate.errors import ConfigError
+from cg_gate.jsonl import jsonl_rows
 
 _FIX = 'each line must be a JSON object with "id" (integer) and "label" (text)'
 
@@ -28,14 +29,8 @@ def read_label_rows(path: str | Path) -> list[dict[str, Any]]:
     except UnicodeDecodeError:
         raise ConfigError("labels file is not UTF-8 text", path=src, fix=_FIX) from None
     rows = []
-    for number, line in enumerate(text.splitlines(), start=1):
-        if not line.strip():
-            continue
-        try:
-            row = json.loads(line)
-        except json.JSONDecodeError as exc:
-            raise ConfigError(f"line is not valid JSON ({exc.msg})", path=src, line=number,
-                              column=exc.colno, fix=_FIX) from None
+    for number, row in jsonl_rows(text, src, error=ConfigError,
+                                  message="line is not valid JSON ({msg})", fix=_FIX):
         if not isinstance(row, dict) or not isinstance(row.get("id"), int) or isinstance(row.get("id"), bool) \
                 or not isinstance(row.get("label"), str):
             raise ConfigError("a labels line needs an integer 'id' and a text 'label'", path=src,

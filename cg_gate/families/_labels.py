@@ -25,6 +25,7 @@ from pathlib import Path
 from typing import Any
 
 from cg_gate.errors import ConfigError
+from cg_gate.jsonl import jsonl_rows
 
 _FIX = ('write {"<id>": "<label>"}, {"features": [{"id", "label"}]}, JSONL lines with "id" and '
         '"label", or a Neuronpedia export with "index" and "description"')
@@ -190,14 +191,8 @@ def load_labels(path: str | Path, *, d_sae: int | None = None) -> Labels:
             b.record(obj, None)
         fmt = "neuronpedia" if b.kinds == {"neuronpedia"} else "json-features"
     else:
-        for n, line in enumerate(text.splitlines(), start=1):
-            if not line.strip():
-                continue
-            try:
-                obj = json.loads(line)
-            except json.JSONDecodeError as exc:
-                raise ConfigError(f"line is not valid JSON ({exc.msg})", path=src, line=n,
-                                  column=exc.colno, fix=_FIX) from None
+        for n, obj in jsonl_rows(text, src, error=ConfigError,
+                                 message="line is not valid JSON ({msg})", fix=_FIX):
             b.record(obj, n)
         fmt = "neuronpedia" if b.kinds == {"neuronpedia"} else "jsonl"
     if not b.labels:

@@ -16,7 +16,7 @@ from cg_gate.record import GenerationSettings, ModelInfo, ResponseCache
 
 if TYPE_CHECKING:  # pragma: no cover
     from cg_gate.models._load import LoadedModel
-    from cg_gate.suites import Item
+    from cg_gate.items import Item
 
 def _response_keys(info: ModelInfo, settings: GenerationSettings, items: Sequence[Item]) -> list[str]:
     return ResponseCache.keys_for(info.digest, info.chat_template_digest, settings,

@@ -10,6 +10,7 @@ from importlib import resources
 from pathlib import Path
 
 from cg_gate.errors import PolicyError
+from cg_gate.jsonl import jsonl_rows
 
 PKG_PREFIX = "pkg:"
 DEFAULT_REFERENCE = "pkg:reference/neutral.jsonl"
@@ -44,7 +45,7 @@ def load_texts(path: str | Path) -> list[str]:
     """
     src = Path(path)
     try:
-        lines = src.read_text(encoding="utf-8").splitlines()
+        text = src.read_text(encoding="utf-8")
     except FileNotFoundError:
         raise PolicyError("text file not found", path=src,
                           fix="check the path (relative paths are read from the policy's folder; "
@@ -53,15 +54,8 @@ def load_texts(path: str | Path) -> list[str]:
         raise PolicyError(f"cannot read the text file ({exc})", path=src,
                           fix="save it as UTF-8 JSONL") from None
     texts: list[str] = []
-    for n, line in enumerate(lines, start=1):
-        stripped = line.strip()
-        if not stripped or stripped.startswith("#"):
-            continue
-        try:
-            obj = json.loads(stripped)
-        except json.JSONDecodeError as exc:
-            raise PolicyError(f"not valid JSON ({exc.msg})", path=src, line=n, column=exc.colno,
-                              fix='write one {"text": "..."} object per line') from None
+    for n, obj in jsonl_rows(text, src, error=PolicyError, message="not valid JSON ({msg})",
+                             fix='write one {"text": "..."} object per line', comments=True):
         if isinstance(obj, dict):
             obj = obj.get("text")
         if not isinstance(obj, str) or not obj.strip():

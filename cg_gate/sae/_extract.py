@@ -36,7 +36,7 @@ from cg_gate.errors import ConfigError
 from cg_gate.models import capture_at_hook
 from cg_gate.record import ActivationCache, Entry, ModelInfo, SAEInfo, TokenPolicy
 from cg_gate.sae._adapter import LoadedSAE, check_compatible
-from cg_gate.suites import ChatMessage
+from cg_gate.items import ChatMessage
 
 if TYPE_CHECKING:  # pragma: no cover
     import torch

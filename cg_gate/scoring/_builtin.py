@@ -8,7 +8,7 @@ import string
 from typing import Literal
 
 from cg_gate.scoring._registry import Score, Scorer, scorer
-from cg_gate.suites import Item
+from cg_gate.items import Item
 
 _ARTICLES = re.compile(r"\b(a|an|the)\b")
 _PUNCT = set(string.punctuation) | {"‘", "’", "“", "”", "–", "—", "…"}

@@ -13,7 +13,7 @@ import json
 from typing import Any, Callable
 
 from cg_gate.scoring._registry import Score, scorer
-from cg_gate.suites import Item
+from cg_gate.items import Item
 
 Judge = Callable[[list[str]], list[str]]
 

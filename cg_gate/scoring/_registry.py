@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from typing import Callable, Protocol, runtime_checkable
 
 from cg_gate.errors import SuiteError
-from cg_gate.suites import Item, ScorerSpec
+from cg_gate.items import Item, ScorerSpec
 
 
 @dataclass(frozen=True)

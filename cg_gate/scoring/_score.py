@@ -7,7 +7,7 @@ from typing import Sequence
 from cg_gate.errors import SuiteError
 from cg_gate.scoring._judge import Judge, RubricJudge
 from cg_gate.scoring._registry import Score, Scorer, get_scorer
-from cg_gate.suites import Item, ScorerSpec
+from cg_gate.items import Item, ScorerSpec
 
 
 def combine(item: Item, parts: Sequence[tuple[ScorerSpec, Score]]) -> Score:

@@ -17,7 +17,7 @@ from cg_gate.suites._load import (
     parse_spec,
     suite_to_jsonl,
 )
-from cg_gate.suites._model import Category, ChatMessage, Item, ItemSeverity, ScorerSpec, Suite
+from cg_gate.items import Category, ChatMessage, Item, ItemSeverity, ScorerSpec, Suite
 from cg_gate.suites._starter import starter_suite_path
 
 __all__ = [

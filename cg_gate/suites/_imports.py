@@ -30,8 +30,9 @@ from pathlib import Path
 from typing import Any, Literal
 
 from cg_gate.errors import SuiteError
+from cg_gate.items import ChatMessage, Item, Suite
+from cg_gate.jsonl import jsonl_rows
 from cg_gate.suites._load import _load_jsonl
-from cg_gate.suites._model import ChatMessage, Item, Suite
 
 ImportSource = Literal["lm-eval", "inspect", "jsonl"]
 IMPORTERS: tuple[str, ...] = ("lm-eval", "inspect", "jsonl")
@@ -140,13 +141,7 @@ def import_lm_eval(
     items: list[Item] = []
     seen: dict[str, int] = {}
     chosen_filter = filter
-    for lineno, text in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
-        if not text.strip():
-            continue
-        try:
-            row = json.loads(text)
-        except json.JSONDecodeError as exc:
-            raise SuiteError(f"not valid JSON: {exc.msg}", path=path, line=lineno, column=exc.colno) from None
+    for lineno, row in jsonl_rows(path.read_text(encoding="utf-8"), path, error=SuiteError):
         if not isinstance(row, dict) or "doc_id" not in row:
             raise SuiteError("not an lm-eval sample (no doc_id)", path=path, line=lineno,
                              fix="pass the samples_<task>_<date>.jsonl file written with --log_samples")

@@ -58,7 +58,9 @@ from pydantic import ValidationError
 
 from cg_gate._yaml import SafeLoader
 from cg_gate.errors import SuiteError
-from cg_gate.suites._model import Category, ChatMessage, Item, ScorerSpec, Suite
+from cg_gate.items import Category, ChatMessage, Item, ScorerSpec, Suite
+from cg_gate.jsonl import jsonl_rows
+from cg_gate.scoring import get_scorer
 
 API_VERSION = "cg-gate/v1"
 _SEVERITIES = ("critical", "high", "medium", "low")
@@ -297,14 +299,8 @@ def _check_header(header: dict[str, Any], path: Path, line_of) -> None:
 def _load_jsonl(path: Path, *, name: str | None, scorer: Any) -> Suite:
     header: dict[str, Any] = {}
     rows: list[_Row] = []
-    for lineno, text in enumerate(_read_text(path).splitlines(), start=1):
-        if not text.strip():
-            continue
-        try:
-            obj = json.loads(text)
-        except json.JSONDecodeError as exc:
-            raise SuiteError(f"not valid JSON: {exc.msg}", path=path, line=lineno, column=exc.colno,
-                             fix="each line must be one complete JSON object") from None
+    for lineno, obj in jsonl_rows(_read_text(path), path, error=SuiteError,
+                                  fix="each line must be one complete JSON object"):
         if not isinstance(obj, dict):
             raise SuiteError("each JSONL line must be a JSON object", path=path, line=lineno)
         if not rows and not header and obj.get("kind") == "Suite":
@@ -540,8 +536,6 @@ _CHECKED: set[str] = set()
 
 def _check_scorers(specs: list[ScorerSpec], path: Path | str, line: int | None) -> None:
     """Build each scorer so unknown names and bad arguments fail at load time, with a line."""
-    from cg_gate.scoring import get_scorer  # scoring imports suites; import here, not at the top
-
     for spec in specs:
         key = spec.model_dump_json()
         if key in _CHECKED:

@@ -1,4 +1,8 @@
-"""Suite and item: the typed objects every later stage reads."""
+"""Suites and items: the typed objects every stage reads, shared by suites, scoring, models and sae.
+
+A neutral module: it imports nothing of cg_gate, so `suites` (which loads and checks scorers)
+and `scoring` (which scores items) both depend on it and not on each other.
+"""
 
 from __future__ import annotations
 
