@@ -29,7 +29,7 @@ import scipy.sparse as sp
 
 from cg_gate.errors import ConfigError, PolicyError
 from cg_gate.families._labels import Labels
-from cg_gate.policy import DEFAULT_REFERENCE, load_texts, resolve_text_path
+from cg_gate.families._texts import DEFAULT_REFERENCE, load_texts, resolve_text_path
 from cg_gate.policy import ConceptSpec, ExemplarSpec
 from cg_gate.record import FamilyMember
 

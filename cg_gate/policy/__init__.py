@@ -27,11 +27,9 @@ from cg_gate.policy._schema import (
     WaiverSet,
 )
 from cg_gate.policy._waivers import apply_waivers, expired_verdict, is_expired, waiver_record
-from cg_gate.policy._texts import DEFAULT_REFERENCE, data_dir, load_texts, resolve_text_path
 
 __all__ = [
     "API_VERSION",
-    "DEFAULT_REFERENCE",
     "RULE_KINDS",
     "AnalysisSpec",
     "AnyRule",
@@ -54,15 +52,12 @@ __all__ = [
     "WaiverScope",
     "WaiverSet",
     "apply_waivers",
-    "data_dir",
     "evaluate",
     "expired_verdict",
     "explain_lines",
     "is_expired",
     "load_policy",
-    "load_texts",
     "load_waivers",
-    "resolve_text_path",
     "rule_verdict",
     "status_for",
     "summary_lines",

@@ -20,7 +20,7 @@ from typing import Any, Union
 from pydantic import BaseModel, ValidationError
 
 from cg_gate.errors import PolicyError
-from cg_gate.policy._texts import DEFAULT_REFERENCE, load_texts, resolve_text_path
+from cg_gate.families import DEFAULT_REFERENCE, load_texts, resolve_text_path
 from cg_gate.policy._schema import (
     FidelityRule,
     PerformanceRule,
