@@ -57,6 +57,15 @@ def test_validate_syntax_error_exits_2_with_line(tmp_path):
     assert "Traceback" not in result.output
 
 
+def test_validate_duplicate_key_exits_2_with_file_and_line(tmp_path):
+    p = tmp_path / "dup.yaml"
+    p.write_text("items:\n  - id: a\n    input: first\n    input: second\n    scorer: exact_match\n")
+    result = invoke("suite", "validate", str(p))
+    assert result.exit_code == 2
+    assert f"{p}:4" in result.output and "duplicate key 'input'" in result.output
+    assert "Traceback" not in result.output
+
+
 def test_validate_missing_file_exits_2(tmp_path):
     result = invoke("suite", "validate", str(tmp_path / "none.yaml"))
     assert result.exit_code == 2 and "not found" in result.output

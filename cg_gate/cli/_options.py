@@ -7,19 +7,24 @@ from typing import Any, Callable
 
 import click
 
-FORMATS = ("json", "html", "pdf", "md", "junit", "sarif", "model-index")
+from cg_gate.errors import ConfigError
+from cg_gate.render import DEFAULT_FORMATS, RENDERERS
+from cg_gate.render import parse_formats as parse_format_names
+
+FORMATS = tuple(RENDERERS)
 
 
 def parse_formats(ctx: click.Context, param: click.Parameter, value: str | None) -> list[str]:
-    """`html,pdf` → ['html', 'pdf']; an unknown format is a usage error."""
+    """`html,pdf` → ['json', 'html', 'pdf'] checked against the renderer registry; an unknown
+    format is a usage error (exit 2). results.json is always written."""
     if value is None:
-        return list(FORMATS[:-1])
-    formats = [f.strip().lower() for f in value.split(",") if f.strip()]
-    unknown = [f for f in formats if f not in FORMATS]
-    if unknown:
-        raise click.BadParameter(
-            f"unknown format(s) {', '.join(unknown)}; choose from {', '.join(FORMATS)}"
-        )
+        return list(DEFAULT_FORMATS)
+    if not value.replace(",", "").strip():
+        return ["json"]
+    try:
+        formats = parse_format_names(value)
+    except ConfigError as exc:
+        raise click.BadParameter(f"{exc.message}; choose from {', '.join(FORMATS)}") from None
     if "json" not in formats:
         formats.insert(0, "json")
     return formats

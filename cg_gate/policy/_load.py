@@ -29,7 +29,7 @@ from cg_gate.policy._schema import (
     Waiver,
     WaiverSet,
 )
-from cg_gate.policy._yaml import Marks, PathKey, Position, YamlDocument, load_yaml
+from cg_gate._yaml import Marks, PathKey, Position, YamlDocument, load_yaml
 from cg_gate.record import Location
 
 _FIX_SCHEMA = "see policies/default.yaml for a complete example of the schema"

@@ -1,11 +1,12 @@
 """Reports: HTML, PDF, Markdown, JUnit, SARIF, JSON and model-index from one `GateRun`."""
 
 from cg_gate.render._env import templates_dir
-from cg_gate.render._registry import RENDERERS, Renderer, parse_formats, render_all
+from cg_gate.render._registry import DEFAULT_FORMATS, RENDERERS, Renderer, parse_formats, render_all
 from cg_gate.render._schema_json import results_schema, results_schema_text
 from cg_gate.render._view import ReportView, build_view
 
 __all__ = [
+    "DEFAULT_FORMATS",
     "RENDERERS",
     "Renderer",
     "ReportView",

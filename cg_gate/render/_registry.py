@@ -34,6 +34,7 @@ class Renderer:
     # shared intermediate products the function is also called with, each made once per
     # render_all: "results_json" (dump_results(run)) and "html_text" (the report page)
     takes: tuple[str, ...] = ()
+    default: bool = True  # written when no --formats is given
 
 
 def _render_json(run: GateRun, *, policy_source: str | None = None,
@@ -92,6 +93,8 @@ def _model_index(run: GateRun, *, policy_source: str | None = None) -> bytes:
 
 
 RENDERERS: dict[str, Renderer] = {
+    "json": Renderer("json", "results.json", "the run record itself", _render_json,
+                     takes=("results_json",)),
     "html": Renderer("html", "report.html", "self-contained HTML governance report", _html,
                      takes=("html_text",)),
     "pdf": Renderer("pdf", "report.pdf", "paged PDF report with results.json attached", _pdf,
@@ -99,11 +102,12 @@ RENDERERS: dict[str, Renderer] = {
     "md": Renderer("md", "summary.md", "compact Markdown for job summaries and PR comments", _md),
     "junit": Renderer("junit", "junit.xml", "one JUnit testcase per rule", _junit),
     "sarif": Renderer("sarif", "results.sarif", "SARIF 2.1.0 for code scanning", _sarif),
-    "json": Renderer("json", "results.json", "the run record itself", _render_json,
-                     takes=("results_json",)),
     "model-index": Renderer("model-index", "model-index.yaml",
-                            "Hugging Face model-card model-index", _model_index),
+                            "Hugging Face model-card model-index", _model_index, default=False),
 }
+"""The report formats, keyed by their `--formats` name (the CLI's choices come from here)."""
+
+DEFAULT_FORMATS: tuple[str, ...] = tuple(name for name, r in RENDERERS.items() if r.default)
 
 
 def parse_formats(formats: str | Iterable[str]) -> list[str]:

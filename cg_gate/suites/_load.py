@@ -53,10 +53,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterable
 
-import yaml
 from pydantic import ValidationError
 
-from cg_gate._yaml import SafeLoader
+from cg_gate._yaml import load_yaml
 from cg_gate.errors import SuiteError
 from cg_gate.items import Category, ChatMessage, Item, ScorerSpec, Suite
 from cg_gate.jsonl import jsonl_rows
@@ -217,64 +216,30 @@ def _read_text(path: Path) -> str:
         raise SuiteError(f"cannot read suite file ({exc.strerror})", path=path) from None
 
 
-def _compose(path: Path, text: str) -> tuple[Any, yaml.Node | None]:
-    """Parse YAML (or JSON) keeping the node tree for line numbers."""
-    loader = SafeLoader(text)
-    try:
-        node = loader.get_single_node()
-        data = loader.construct_document(node) if node is not None else None
-    except yaml.MarkedYAMLError as exc:
-        mark = exc.problem_mark or exc.context_mark
-        raise SuiteError(
-            f"not valid YAML: {exc.problem or exc.context}",
-            path=path,
-            line=mark.line + 1 if mark else None,
-            column=mark.column + 1 if mark else None,
-            fix="correct the syntax at that line (indentation, quotes, colons)",
-        ) from None
-    except yaml.YAMLError as exc:
-        raise SuiteError(f"not valid YAML: {exc}", path=path) from None
-    finally:
-        loader.dispose()
-    return data, node
-
-
-def _mapping_child(node: yaml.Node | None, key: str) -> yaml.Node | None:
-    if isinstance(node, yaml.MappingNode):
-        for k, v in node.value:
-            if isinstance(k, yaml.ScalarNode) and k.value == key:
-                return v
-    return None
-
-
-def _line(node: yaml.Node | None) -> int | None:
-    return node.start_mark.line + 1 if node is not None else None
-
-
 def _load_document(path: Path, *, name: str | None, scorer: Any) -> Suite:
-    data, root = _compose(path, _read_text(path))
-    if data is None:
+    doc = load_yaml(path, error=SuiteError, syntax="not valid YAML")
+    data, marks = doc.data, doc.marks
+    if not marks.values:
         raise SuiteError("suite file is empty", path=path, fix="add an `items:` list with at least one item")
     if isinstance(data, list):
-        data, items_node = {"items": data}, root
+        data, items_path = {"items": data}, ()
     elif isinstance(data, dict):
-        items_node = _mapping_child(root, "items")
+        items_path = ("items",)
     else:
         raise SuiteError("a suite file must be a mapping with `items:` or a list of items", path=path,
-                         line=_line(root), fix="see cg_gate/data/suites/starter.yaml for the layout")
+                         line=marks.value(()).line, fix="see cg_gate/data/suites/starter.yaml for the layout")
     header = {k: v for k, v in data.items() if k != "items"}
-    _check_header(header, path, lambda key: _line(_mapping_child(root, key)))
+    _check_header(header, path, lambda key: marks.value((key,)).line)
     raw_items = data.get("items")
     if not isinstance(raw_items, list):
-        raise SuiteError("`items` must be a list of items", path=path, line=_line(items_node) or 1,
+        raise SuiteError("`items` must be a list of items", path=path, line=marks.value(items_path).line,
                          fix="write `items:` followed by `- id: ...` entries")
     rows = []
-    child_nodes = items_node.value if isinstance(items_node, yaml.SequenceNode) else [None] * len(raw_items)
-    for index, (raw, node) in enumerate(zip(raw_items, child_nodes)):
-        key_lines = {}
-        if isinstance(node, yaml.MappingNode):
-            key_lines = {k.value: k.start_mark.line + 1 for k, _ in node.value if isinstance(k, yaml.ScalarNode)}
-        rows.append(_Row(raw, _line(node), index, key_lines))
+    for index, raw in enumerate(raw_items):
+        at = items_path + (index,)
+        key_lines = ({k: marks.keys[at + (k,)].line for k in raw if at + (k,) in marks.keys}
+                     if isinstance(raw, dict) else {})
+        rows.append(_Row(raw, marks.value(at).line, index, key_lines))
     return _build(path, header, rows, name=name, default_scorer=scorer, source=str(path))
 
 
