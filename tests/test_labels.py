@@ -47,6 +47,18 @@ def test_jsonl(tmp_path: Path) -> None:
     assert labels.examples == {1: ["at noon"]}
 
 
+def test_jsonl_keeps_the_measured_detection_of_a_label(tmp_path: Path) -> None:
+    path = tmp_path / "labels.jsonl"
+    path.write_text('{"id": 1, "label": "a", "detection": 0.83, "detection_n": 40}\n'
+                    '{"id": 2, "label": "b", "detection": null}\n'
+                    '{"id": 3, "label": "c", "detection": true}\n'
+                    '{"id": 4, "label": "d", "detection": 7}\n'
+                    '{"id": 5, "label": "e"}\n')
+    labels = load_labels(path)
+    assert labels.detection == {1: 0.83}
+    assert labels.labels == {1: "a", 2: "b", 3: "c", 4: "d", 5: "e"}
+
+
 NEURONPEDIA = [
     {"modelId": "gemma-2-2b", "layer": "20-gemmascope-res-16k", "index": "12",
      "description": " refusals of harmful requests", "explanationModelName": "gpt-4o-mini",

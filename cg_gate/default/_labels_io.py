@@ -1,8 +1,11 @@
 """Reading and writing cg-gate's labels JSONL (one feature per line).
 
 A line: `{"id": int, "label": str, "examples": [str, ...], "top_tokens": [str, ...],
-"density": float | null}`, plus optional fields (`heuristic_label`, `source`, ...) that are
-kept as they are. Dead features carry the label "dead".
+"density": float | null}`, plus optional fields that are kept as they are: `heuristic_label`,
+`source`, and for the shipped default `category`, `category_lift`, `segment` (where the
+feature is most over-represented in the training corpus) and `detection`, `detection_n`
+(how well the label's tokens tell where it fires on held-out text; training/relabel.py).
+Dead features carry the label "dead".
 """
 
 from __future__ import annotations
@@ -40,14 +43,14 @@ def read_label_rows(path: str | Path) -> list[dict[str, Any]]:
 
 
 def write_label_rows(rows: list[dict[str, Any]], path: str | Path) -> None:
-    """Write rows as JSONL atomically (temp file in the same folder, then rename)."""
+    """Write rows as compact JSONL (UTF-8, no spaces) atomically: temp file in the same folder, then rename."""
     out = Path(path)
     out.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=out.parent, prefix=f".{out.name}.", suffix=".tmp")
     try:
         with os.fdopen(fd, "w", encoding="utf-8") as handle:
             for row in rows:
-                handle.write(json.dumps(row, ensure_ascii=False) + "\n")
+                handle.write(json.dumps(row, ensure_ascii=False, separators=(",", ":")) + "\n")
         os.replace(tmp, out)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)

@@ -60,8 +60,19 @@ def default_sae_dir() -> Path:
 
 
 def default_labels_path() -> Path:
-    """The default SAE's concept labels (JSONL: id, label, examples, top_tokens, density)."""
+    """The default SAE's concept labels (JSONL: id, label, examples, top_tokens, density, ...)."""
     return _shipped("sae/labels.jsonl", "labels file")
+
+
+def label_quality() -> dict[str, Any]:
+    """How well the default labels describe their features (labels.meta.json, as a dict).
+
+    Written by training/relabel.py: `figures` (detection on held-out text: features scored,
+    mean, median, share ≥ 0.7, and comparisons), `how`, `held_out` (texts and digests),
+    `measured` (date) and `labels_sha256` (the labels file it describes).
+    """
+    path = _shipped("sae/labels.meta.json", "labels quality record")
+    return json.loads(path.read_text(encoding="utf-8"))
 
 
 def default_adapter_dir() -> Path:

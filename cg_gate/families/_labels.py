@@ -5,7 +5,8 @@ Formats, recognised by content (never guessed from a name substring):
 - JSON mapping `{"0": "label", "1": "label", ...}` (a value may also be an object with
   `label` and `examples`);
 - JSON `{"features": [{"id": 0, "label": "...", "examples": ["..."]}, ...]}`;
-- JSONL, one `{"id": 0, "label": "...", "examples": [...]}` per line;
+- JSONL, one `{"id": 0, "label": "...", "examples": [...]}` per line (cg-gate's own files
+  may add `detection`, the label's measured quality, which is kept);
 - Neuronpedia explanation exports: JSONL (optionally `.gz`) or a JSON array of objects
   with `index` and `description` (other fields such as `modelId`, `layer`,
   `explanationModelName` are kept out of the way). When an index has several
@@ -39,6 +40,9 @@ class Labels:
     """Feature id → label."""
     examples: dict[int, list[str]] = field(default_factory=dict)
     """Feature id → top activating examples, where the file has them."""
+    detection: dict[int, float] = field(default_factory=dict)
+    """Feature id → how well its label tells where it fires on held-out text (AUROC: 0.5 says
+    nothing, 1 exactly), where the file has it (`detection` of cg-gate's labels JSONL)."""
     source: str | None = None
     """File the labels were read from."""
     digest: str | None = None
@@ -122,6 +126,7 @@ class _Builder:
         self.path = path
         self.labels: dict[int, str] = {}
         self.examples: dict[int, list[str]] = {}
+        self.detection: dict[int, float] = {}
         self.kinds: set[str] = set()
 
     def record(self, obj: Any, line: int | None) -> None:
@@ -138,9 +143,10 @@ class _Builder:
             raise ConfigError(f"a feature record needs 'id' and 'label' (or Neuronpedia 'index' "
                               f"and 'description'); found keys: {keys}", path=self.path,
                               line=line, fix=_FIX)
-        self.add(fid, label, obj.get("examples"), line, first_wins=True)
+        self.add(fid, label, obj.get("examples"), line, first_wins=True, detection=obj.get("detection"))
 
-    def add(self, fid: int, label: Any, examples: Any, line: int | None, *, first_wins: bool) -> None:
+    def add(self, fid: int, label: Any, examples: Any, line: int | None, *, first_wins: bool,
+            detection: Any = None) -> None:
         if label is None:
             return
         if not isinstance(label, str):
@@ -152,6 +158,8 @@ class _Builder:
         ex = _examples(examples, self.path, line)
         if ex:
             self.examples[fid] = ex
+        if isinstance(detection, (int, float)) and not isinstance(detection, bool) and 0 <= detection <= 1:
+            self.detection[fid] = float(detection)
 
 
 def load_labels(path: str | Path, *, d_sae: int | None = None) -> Labels:
@@ -202,5 +210,5 @@ def load_labels(path: str | Path, *, d_sae: int | None = None) -> Labels:
         if too_big:
             raise ConfigError(f"feature id {max(too_big)} is beyond the SAE's {d_sae} features",
                               path=src, fix="use the labels file made for this SAE")
-    return Labels(labels=b.labels, examples=b.examples, source=str(src),
+    return Labels(labels=b.labels, examples=b.examples, detection=b.detection, source=str(src),
                   digest=hashlib.sha256(raw).hexdigest(), format=fmt)
