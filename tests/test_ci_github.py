@@ -40,6 +40,7 @@ from cg_gate.ci import (
     write_outputs,
 )
 from cg_gate.cli import cli
+from cg_gate.render import RENDERERS
 from cg_gate.record import (
     FidelitySummary,
     GateRun,
@@ -710,8 +711,11 @@ def test_publish_falls_back_to_a_summary_from_the_record(tmp_path: Path,
     out = _out_dir(tmp_path, run, None)
     publish(out / "results.json", out / "summary.md", env=gh_env, comment="never")
     summary = Path(gh_env["GITHUB_STEP_SUMMARY"]).read_text()
-    assert summary.startswith("## cg-gate: FAIL\n")
-    assert "| `release/CG001` | coverage | a \\| b |" in summary
+    # the Markdown renderer's summary.md, made from the record (report links then point at
+    # the run's artifacts)
+    rendered = RENDERERS["md"].render(run).decode()
+    assert summary.startswith(rendered.split("[Full report]")[0])
+    assert "| **FAIL** | a \\| b |" in summary
 
 
 def test_publish_corrupt_results_is_an_error_not_a_crash(tmp_path: Path,

@@ -282,7 +282,8 @@ def append_step_summary(
 
 def fallback_summary(run: GateRun | None, fail_on: Severity | None = None,
                      exit_code: int | None = None) -> str:
-    """A short markdown summary for when `summary.md` was not written."""
+    """The Markdown renderer's summary of the record, for when `summary.md` was not written;
+    without a record, a short note that the gate could not be judged."""
     if run is None:
         code = f" (exit code {exit_code})" if exit_code is not None else ""
         return (
@@ -290,14 +291,6 @@ def fallback_summary(run: GateRun | None, fail_on: Severity | None = None,
             f"The gate could not be judged{code}: `cg-gate run` wrote no results. "
             "The step log names the file, line and fix.\n"
         )
-    verdict = gate_verdict(run, fail_on)
-    lines = [f"## cg-gate: {verdict.upper()}", ""]
-    lines.append(f"Run `{run.manifest.run_id}` · model `{run.manifest.model.id}` · "
-                 f"{len(run.verdicts)} rules")
-    failing = run.failing(fail_on)
-    if failing:
-        lines += ["", "| Rule | Check | Message |", "| --- | --- | --- |"]
-        for v in failing:
-            message = v.message.replace("|", "\\|").replace("\n", " ")
-            lines.append(f"| `{v.stable_id}` | {v.check} | {message} |")
-    return "\n".join(lines) + "\n"
+    from cg_gate.render import RENDERERS
+
+    return RENDERERS["md"].render(run).decode("utf-8")
