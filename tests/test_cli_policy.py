@@ -103,6 +103,20 @@ def test_explain_in_words(tmp_path: Path) -> None:
     assert "euai:annex-iv-2g" in res.output
 
 
+def test_explain_with_a_run_says_how_each_family_resolved() -> None:
+    root = Path(__file__).resolve().parents[1]
+    res = invoke("policy", "explain", str(root / "policies" / "default.yaml"), "--results",
+                 str(root / "tests" / "fixtures" / "results_v1.1.json"))
+    assert res.exit_code == 0, res.output
+    # the fixture's refusal family: 310 candidates, rejections by reason, held-out AUROC
+    assert ("in this run: 4 members of 310 candidates; rejected 120 dense, 90 rare, "
+            "80 unspecific, 15 imprecise, 3 beyond top k") in res.output
+    assert "unspecific candidates fired as much on: over-refusal (50), reference (30)" in res.output
+    assert "held-out AUROC 0.84 (20 held-out exemplars vs 160 negatives)" in res.output
+    assert "purity: 70% of its saliency on refusal (judged)" in res.output
+    assert "meant for items of refusal" in res.output
+
+
 def test_missing_file_is_usage_error(tmp_path: Path) -> None:
     res = invoke("policy", "validate", str(tmp_path / "absent.yaml"))
     assert res.exit_code == 2

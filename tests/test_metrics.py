@@ -367,6 +367,21 @@ def test_concept_records_optional_arrays_and_nan_to_none():
         concept_records(m, {}, sp.csr_matrix(dense), list("wxy"))
 
 
+def test_concept_records_mark_dense_concepts_and_keep_contexts_of_rankable_ones():
+    dense = np.array([[2.0, 1.0, 1.0], [1.0, 1.0, 0.0], [1.0, 1.0, 0.0], [0.0, 1.0, 0.0]])
+    m = compute(sp.csr_matrix(dense), ["a"] * 4, np.ones(4), min_support=2, ci="delta")
+    ctx = {0: ["x⟦a⟧", "y⟦b⟧", "z⟦c⟧", "w⟦d⟧"], 1: ["d⟦e⟧"], 2: ["rare⟦r⟧"]}
+    recs = concept_records(m, {}, sp.csr_matrix(dense), list("wxyz"),
+                           density=np.array([0.02, 0.6, 0.0]), max_density=0.1, contexts=ctx,
+                           label_detection={0: 0.8}, max_contexts=3)
+    assert [(r.id, r.density, r.dense) for r in recs] == [(0, 0.02, False), (1, 0.6, True),
+                                                          (2, 0.0, False)]
+    assert recs[0].contexts == ["x⟦a⟧", "y⟦b⟧", "z⟦c⟧"]  # capped at three
+    assert recs[1].contexts == []  # dense: never ranked, no contexts kept
+    assert recs[2].contexts == []  # support 1 < min_support 2: never ranked
+    assert recs[0].label_detection == 0.8 and recs[1].label_detection is None
+
+
 def test_coverage_summaries_counts_and_histogram():
     dense = np.array([[1.0, 0.0, 0.0, 8.0], [1.0, 0.0, 0.0, 8.0], [0.0, 0.0, 5.0, 5.0]])
     m = compute(sp.csr_matrix(dense), ["a", "a", "b"], np.ones(3), min_support=1, tau_under=0.5, tau_over=2.5)

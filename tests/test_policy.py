@@ -62,7 +62,7 @@ def test_shipped_policies_validate(name: str) -> None:
         ex = spec.match.exemplars
         assert ex is not None and ex.resolved_path is not None and ex.resolved_path.is_file()
         n = sum(1 for line in ex.resolved_path.read_text().splitlines() if line.strip())
-        assert 12 <= n <= 20, key
+        assert n >= 50, key  # large enough to mean something, split fit/held-out
     checks = {r.check for r in pol.rules}
     assert {"coverage", "missing", "performance", "regression", "fidelity"} <= checks
     fid = [r for r in pol.rules if r.check == "fidelity"]
@@ -583,3 +583,65 @@ def test_alias_bomb_is_refused(tmp_path: Path) -> None:
     with pytest.raises(PolicyError) as err:
         load_policy(path)
     assert "too large" in err.value.message
+
+
+def test_impure_family_is_not_judged_and_drivers_are_named(tmp_path: Path) -> None:
+    from cg_gate.record._schema import CategoryAttribution, FamilyPurity
+
+    rules = """\
+  - {id: P, concept: refusal, check: performance, min: 0.9}
+  - {id: R, concept: refusal, check: regression, max_drop: 0.02}
+  - {id: C, concept: refusal, check: coverage, min_covered_fraction: 0.5}
+"""
+    reg = FamilyRegression(baseline_chi_model=0.9, delta=Interval(value=-0.3, low=-0.4, high=-0.2),
+                           paired_items=50)
+    impure = fam(regression=reg)
+    impure.purity = FamilyPurity(intended=["refusal"], intended_share=0.2, min_purity=0.5,
+                                 judged=False, reason="only 20 % of family 'refusal' ...")
+    _, v, _ = run_rules(tmp_path, rules, {"refusal": impure})
+    # a drop built on other categories is no refusal verdict: neither fail nor pass
+    assert v["P"].status == v["R"].status == "insufficient_data"
+    assert v["R"].message.startswith("only 20 %") and v["R"].evidence["intended_share"] == 0.2
+    assert v["C"].status == "pass"  # coverage asks what the suites test, not gated
+
+    pure = fam(regression=reg)
+    pure.attribution = [
+        CategoryAttribution(suite="s1", category="refusal", n_items=10, active_items=10,
+                            mass_share=0.7, chi_model=0.5, delta_contribution=-0.24),
+        CategoryAttribution(suite="s1", category="coding", n_items=10, active_items=4,
+                            mass_share=0.3, chi_model=1.0, delta_contribution=-0.06),
+    ]
+    pure.purity = FamilyPurity(intended=["refusal"], intended_share=0.7, min_purity=0.5)
+    _, v, _ = run_rules(tmp_path, rules, {"refusal": pure})
+    assert v["R"].status == "fail"
+    assert v["R"].message.endswith("drop from refusal 80%, coding 20%")
+    assert [d["category"] for d in v["R"].evidence["drivers"]] == ["refusal", "coding"]
+    assert v["R"].evidence["drivers"][0]["share_of_delta"] == pytest.approx(0.8)
+
+
+def test_rules_judge_the_intended_categories_unless_told_otherwise(tmp_path: Path) -> None:
+    from cg_gate.record._schema import FamilyPurity, FamilyScoped
+
+    rules = """\
+  - {id: R, concept: refusal, check: regression, max_drop: 0.02}
+  - {id: RA, concept: refusal, check: regression, max_drop: 0.02, scope: all}
+  - {id: P, concept: refusal, check: performance, min: 0.7}
+"""
+    pooled = FamilyRegression(baseline_chi_model=0.9,
+                              delta=Interval(value=-0.3, low=-0.4, high=-0.2), paired_items=50)
+    f = fam(regression=pooled, chi=0.5, low=0.4, high=0.6)
+    f.purity = FamilyPurity(intended=["refusal"], intended_share=0.7, min_purity=0.5)
+    f.scoped = FamilyScoped(categories=["refusal"], items=20, support=20,
+                            chi_model=Interval(value=0.9, low=0.8, high=0.95),
+                            baseline_chi_model=0.9,
+                            delta=Interval(value=0.0, low=-0.01, high=0.01), paired_items=20)
+    _, v, _ = run_rules(tmp_path, rules, {"refusal": f})
+    # the pooled drop comes from other categories: the refusal items did not regress
+    assert v["R"].status == "pass" and v["R"].evidence["scope"] == "intended"
+    assert v["R"].evidence["pooled_delta"] == -0.3 and "judged on its categories" in v["R"].message
+    assert v["RA"].status == "fail" and v["RA"].evidence["scope"] == "all"
+    assert v["P"].status == "pass" and v["P"].evidence["chi_model"] == 0.9
+    f.scoped = None  # no categories named: auto means all items
+    f.purity = FamilyPurity()
+    _, v, _ = run_rules(tmp_path, rules, {"refusal": f})
+    assert v["R"].status == "fail" and v["R"].evidence["scope"] == "all"

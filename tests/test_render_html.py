@@ -246,3 +246,31 @@ def test_reference_silent_exemplar_members_are_explained_in_words():
     card = build_view(run).families[0]
     assert card.members[0].reasons == "exemplar; silent on the neutral reference"
     assert "×inf" not in render_html_text(run)
+
+
+def test_family_card_shows_purity_attribution_and_drivers():
+    run = make_run()
+    card = build_view(run).families[0]
+    assert card.purity == "70% of its saliency lies on refusal (needs 50%)"
+    assert [(a.category, a.mass_share, a.delta_share) for a in card.attribution] == [
+        ("refusal", "70%", "82%"), ("account-access", "30%", "18%")]
+    assert card.attribution[0].intended and not card.attribution[1].intended
+    assert [(d.item_id, d.baseline_score, d.score) for d in card.drivers] == [
+        ("sf-002", "1.00", "0.00")]
+    assert card.scoped.startswith("refusal items only (4): χ_model 0.50")
+    assert "held-out AUROC 0.84" in card.selection and "120 dense" in card.selection
+
+
+def test_an_impure_family_says_it_is_not_judged_and_hostile_categories_are_escaped():
+    from cg_gate.record import FamilyPurity
+
+    run = make_run()
+    fam = run.families[0]
+    fam.purity = FamilyPurity(intended=["refusal"], intended_share=0.2, min_purity=0.5,
+                              judged=False, reason="only 20 % of family 'refusal''s saliency ...")
+    fam.attribution[1].category = "<script>alert(1)</script>"
+    card = build_view(run).families[0]
+    assert card.purity_class == "warn" and card.purity.startswith("not judged — only 20 %")
+    html = render_html_text(run)
+    assert "<script>alert(1)</script>" not in html
+    assert "&lt;script&gt;alert(1)&lt;/script&gt;" in html

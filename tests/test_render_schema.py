@@ -9,7 +9,7 @@ import jsonschema
 from cg_gate.record import SCHEMA_VERSION, read_results
 from cg_gate.render import results_schema, results_schema_text
 from cg_gate.render._env import SCHEMA_PATH
-from fixtures.make_run import FIXTURE_V1, make_run
+from fixtures.make_run import FIXTURE_V1, FIXTURE_V1_1, make_run
 
 
 def test_committed_schema_equals_generated():
@@ -44,8 +44,20 @@ def test_stored_v1_record_reads_back_equal_to_the_fixture():
     assert len(run.verdicts) == 8 and len(run.concepts) == 30 and len(run.items) == 10
     assert {v.status for v in run.verdicts} == {"pass", "warn", "fail", "insufficient_data",
                                                "waived"}
-    # Read back, the stored record is the fixture run (fields added since default in).
+    # Fields added in 1.1.0 read back as "not measured", never as invented figures.
+    refusal = run.families[0]
+    assert refusal.selection is None and refusal.scoped is None
+    assert refusal.attribution == [] and refusal.drivers == []
+    assert refusal.purity.intended == [] and refusal.purity.judged
+    assert all(c.density is None and not c.dense for c in run.concepts)
+
+
+def test_stored_v1_1_record_reads_back_equal_to_the_fixture():
+    run = read_results(FIXTURE_V1_1)
+    assert run.schema_version == SCHEMA_VERSION == "1.1.0"
     assert run.model_dump(mode="json") == make_run().model_dump(mode="json")
+    jsonschema.Draft202012Validator(results_schema()).validate(
+        json.loads(FIXTURE_V1_1.read_text(encoding="utf-8")))
 
 
 def test_dumped_record_reads_back_equal_and_refuses_nan():

@@ -60,13 +60,22 @@ def validate(ctx: click.Context, file: Path, waivers_file: Path | None,
 @click.argument("file", type=_FILE)
 @click.option("--waivers", "waivers_file", type=_FILE, default=None,
               help="Separate waiver file to include.")
+@click.option("--results", type=_FILE, default=None,
+              help="A results.json of a run with this policy: also say how each family "
+                   "resolved (members, rejected candidates and why, held-out AUROC, purity).")
 @click.pass_context
-def explain(ctx: click.Context, file: Path, waivers_file: Path | None) -> None:
+def explain(ctx: click.Context, file: Path, waivers_file: Path | None,
+            results: Path | None) -> None:
     """Say in words what every rule of FILE requires and what a violation does."""
     from cg_gate.policy import explain_lines, load_policy
 
     pol = load_policy(file, waivers=waivers_file)
-    for line in explain_lines(pol):
+    run = None
+    if results is not None:
+        from cg_gate.record import read_results
+
+        run = read_results(results)
+    for line in explain_lines(pol, run):
         click.echo(line)
     ctx.exit(0)
 

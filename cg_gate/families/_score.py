@@ -14,6 +14,23 @@ yields the same stream); the statistic is Σnum/Σden of the drawn items; bounds
 Items outside the support contribute 0 to both sums, so resampling the support is the
 bootstrap of the ratio over the items that carry it.
 
+**Coverage** (like purity) is read on the model the family was resolved on — the baseline
+when there is one, else the candidate — so an item's activation and the member's exemplar
+level come from the same model. It asks whether the suites *exercise* each member, not merely touch it: an item
+exercises member c when `a_c(x) ≥ exercise_strength · level_c` (`level_c`, the median
+non-zero saliency of c on the family's fit exemplars; for members chosen by label or id,
+which have no level, any `a_c(x) > 0`), and c is covered in a suite when at least
+`exercise_min_items` of its items exercise it. A coding suite that brushes a refusal
+feature on one prompt does not cover refusal. Members that are dense (they fire on more
+than `max_density` of the neutral reference) are left out of coverage, unless the policy
+names them by id.
+
+**Scoped figures.** When the policy names a family's intended categories, χ_model(F) and
+Δχ_model(F) are also computed over those categories' items alone (`FamilyResult.scoped`):
+the same formulas on a sub-suite, as the paper's per-benchmark χ_model(c,b) is on one
+suite. Performance and regression rules judge the scoped figures by default, so a coding
+regression cannot fail a refusal rule; the pooled figures stay in the record beside them.
+
 Regression pairs items by (suite, id) — or by id alone when the baseline gives no
 suites. The paired set P holds items present and scored on both sides with the family
 active on at least one side; each resample draws one index vector into P and applies it
@@ -31,10 +48,15 @@ import numpy as np
 import scipy.sparse as sp
 
 from cg_gate.errors import ConfigError
+from cg_gate.families._attribution import PairedSides, attribute, intended_share
 from cg_gate.families._resolve import ResolvedFamily
 from cg_gate.metrics import MISSING, OVER, UNDER, ConceptMetrics
 from cg_gate.record import (
+    CategoryAttribution,
+    FamilyScoped,
     FamilyCoverage,
+    FamilyMember,
+    FamilyPurity,
     FamilyPerformance,
     FamilyRegression,
     FamilyResult,
@@ -134,20 +156,52 @@ def _mean_or_none(values: np.ndarray) -> float | None:
     return m if np.isfinite(m) else None
 
 
-def _coverage(members: np.ndarray, metrics: ConceptMetrics) -> FamilyCoverage:
+@dataclass(frozen=True)
+class Exercise:
+    """What makes an item exercise a member (module docstring)."""
+
+    strength: float = 0.5
+    min_items: int = 3
+
+
+def _exercised(saliency: sp.csr_matrix, members: Sequence[FamilyMember],
+               exercise: Exercise) -> sp.csr_matrix:
+    """(items × members) bool: item x exercises member c."""
+    if not members:
+        return sp.csr_matrix((saliency.shape[0], 0), dtype=bool)
+    cols = sp.csc_matrix(saliency[:, [m.id for m in members]])
+    bar = np.array([exercise.strength * m.level if m.level else 0.0 for m in members])
+    data = cols.data >= np.repeat(bar, np.diff(cols.indptr))
+    data &= cols.data > 0
+    out = sp.csc_matrix((data, cols.indices, cols.indptr), shape=cols.shape)
+    out.eliminate_zeros()
+    return out.tocsr()
+
+
+def _coverage(members: np.ndarray, metrics: ConceptMetrics, exercised: sp.csr_matrix,
+              suites: Sequence[str], exercise: Exercise) -> FamilyCoverage:
     n = int(members.size)
     cls_all = metrics.coverage_all[members]
-    covered = int((cls_all != MISSING).sum())
+    suite_arr = np.asarray(suites)
+    counts_all = np.asarray(exercised.sum(axis=0)).ravel() if n else np.zeros(0)
+    covered = int((counts_all >= exercise.min_items).sum())
     by_suite: dict[str, float | None] = {}
+    items_by: dict[str, int] = {}
     missing_by: dict[str, list[int]] = {}
     mean_by: dict[str, float | None] = {}
     for si, name in enumerate(metrics.suite_names):
+        rows = exercised[np.flatnonzero(suite_arr == name)]
+        counts = np.asarray(rows.sum(axis=0)).ravel() if n else np.zeros(0)
+        by_suite[name] = float((counts >= exercise.min_items).mean()) if n else None
+        items_by[name] = int((rows.getnnz(axis=1) > 0).sum()) if n else 0
         cls = metrics.coverage[si, members]
-        by_suite[name] = float((cls != MISSING).mean()) if n else None
         missing_by[name] = [int(i) for i in members[cls == MISSING]]
         mean_by[name] = _mean_or_none(metrics.chi_bench[si, members])
     return FamilyCoverage(
         members=n, covered=covered, covered_fraction=covered / n if n else None,
+        exercise_strength=exercise.strength, exercise_min_items=exercise.min_items,
+        exercising_items=int((exercised.getnnz(axis=1) > 0).sum()) if n else 0,
+        exercising_items_by_suite=items_by,
         mean_chi_bench=_mean_or_none(metrics.chi_bench_all[members]),
         missing_ids=[int(i) for i in members[cls_all == MISSING]],
         under_ids=[int(i) for i in members[cls_all == UNDER]],
@@ -205,19 +259,40 @@ def family_result(
     stability_repeats: int = 0,
     stability_drop: float = 0.2,
     top_n: int = 5,
+    categories: Sequence[str] | None = None,
+    intended: Sequence[str] = (),
+    min_purity: float = 0.5,
+    exercise: Exercise = Exercise(),
+    density: np.ndarray | None = None,
+    max_density: float = 0.1,
 ) -> FamilyResult:
-    """Coverage, performance (with CI and lift) and regression of one resolved family.
+    """Coverage, performance (with CI and lift), regression, purity and attribution of a family.
 
     `saliency` is (items × K) for the candidate, `scores` its s(x) (NaN = unscored),
-    `item_ids` and `suites` name each row. `min_support` comes from `metrics`. With
-    `stability_repeats > 0`, `performance.stability_std` is the std of χ_model(F) under
-    random `stability_drop` item drops. See the module docstring for the formulas.
+    `item_ids`, `suites` and `categories` name each row. `min_support` comes from
+    `metrics`. With `stability_repeats > 0`, `performance.stability_std` is the std of
+    χ_model(F) under random `stability_drop` item drops. With `intended` categories, the
+    family is judged only when at least `min_purity` of its saliency mass lies on them
+    (`purity.judged`). `density` (per feature, on the neutral reference) leaves dense
+    members out of coverage. See the module docstring and `_attribution.py`.
     """
     scores = np.asarray(scores, dtype=np.float64)
     k = metrics.n_concepts
     _check_rows("candidate", saliency, scores, item_ids, suites, k)
     members = np.asarray(resolved.ids, dtype=np.int64)
-    coverage = _coverage(members, metrics)
+    sal = sp.csr_matrix(saliency)
+    # Exemplar levels and purity are read on the model the family was resolved on: the
+    # baseline when there is one (the pipeline reads exemplars there), else the candidate.
+    reference, measured_on = sal, "candidate"
+    if baseline is not None:
+        reference, measured_on = _aligned_baseline(item_ids, suites, baseline, k), "baseline"
+    cov_members = [m for m in resolved.members  # explicit ids are the policy's own choice
+                   if density is None or density[m.id] <= max_density or "id" in m.reasons]
+    exercised = _exercised(reference, cov_members, exercise)
+    coverage = _coverage(np.asarray([m.id for m in cov_members], dtype=np.int64), metrics,
+                         exercised, suites, exercise)
+    coverage.dense_ids = sorted(set(resolved.ids) - {m.id for m in cov_members})
+    coverage.measured_on = measured_on
 
     suite_index = {name: i for i, name in enumerate(metrics.suite_names)}
     unknown = sorted({s for s in suites if s not in suite_index})
@@ -249,12 +324,86 @@ def family_result(
                                     stability_std=stability,
                                     top_items=[str(item_ids[i]) for i in top])
 
-    regression = None
+    regression, paired = None, None
     if baseline is not None:
-        regression = _regression(members, den, scores, item_ids, suites, baseline, metrics,
-                                 n_boot=n_boot, confidence=confidence, seed=seed)
+        regression, paired = _regression(members, den, scores, item_ids, suites, baseline,
+                                         metrics, n_boot=n_boot, confidence=confidence, seed=seed)
+    cats = list(categories) if categories is not None else [""] * len(scores)
+    attribution, drivers = attribute(den, scores, item_ids, suites, cats, paired=paired)
+    scoped = None
+    if intended:
+        in_scope = np.isin(np.asarray(cats, dtype=object), list(intended))
+        scoped = _scoped(intended, den * in_scope, scores, in_scope, members, item_ids, suites,
+                         baseline, metrics, n_boot=n_boot, confidence=confidence, seed=seed)
+    if measured_on == "baseline":
+        ref_parts, _ = attribute(family_den(reference, members), scores, item_ids, suites, cats)
+        pure = purity(ref_parts, intended, min_purity, resolved.key)
+        pure.measured_on = "baseline"
+        pure.candidate_share = intended_share(attribution, intended) if intended else None
+    else:
+        pure = purity(attribution, intended, min_purity, resolved.key)
     return FamilyResult(name=resolved.key, title=resolved.title, members=resolved.members,
-                        coverage=coverage, performance=performance, regression=regression)
+                        coverage=coverage, performance=performance, regression=regression,
+                        selection=resolved.selection, attribution=attribution, drivers=drivers,
+                        purity=pure, scoped=scoped)
+
+
+def _aligned_baseline(item_ids: Sequence[str], suites: Sequence[str], baseline: BaselineSide,
+                      k: int) -> sp.csr_matrix:
+    """The baseline's saliency in the candidate's row order (zero rows where unpaired)."""
+    if baseline.saliency.shape[1] != k:
+        raise ConfigError(f"baseline: saliency has {baseline.saliency.shape[1]} concepts, "
+                          f"metrics have {k}", fix="use the same SAE on both sides")
+    pairing = _pair(item_ids, suites, baseline)
+    ci, bi = pairing.candidate_rows, pairing.baseline_rows
+    pick = sp.csr_matrix((np.ones(ci.size), (ci, bi)),
+                         shape=(len(item_ids), baseline.saliency.shape[0]))
+    return (pick @ sp.csr_matrix(baseline.saliency)).tocsr()
+
+
+def _scoped(intended: Sequence[str], den: np.ndarray, scores: np.ndarray, in_scope: np.ndarray,
+            members: np.ndarray, item_ids: Sequence[str], suites: Sequence[str],
+            baseline: BaselineSide | None, metrics: ConceptMetrics, *, n_boot: int,
+            confidence: float, seed: int) -> FamilyScoped:
+    """χ_model(F) and Δχ_model(F) over the items of the intended categories only."""
+    rows = np.flatnonzero(~np.isnan(scores) & (den > 0))
+    support = int(rows.size)
+    chi = Interval(value=None)
+    if support >= max(1, metrics.min_support):
+        d = den[rows]
+        chi = bootstrap_ratio(d * scores[rows], d, n_boot=n_boot, confidence=confidence,
+                              seed=seed)
+    out = FamilyScoped(categories=list(intended), items=int(in_scope.sum()), support=support,
+                       chi_model=chi)
+    if baseline is not None:
+        reg, _ = _regression(members, den, scores, item_ids, suites, baseline, metrics,
+                             n_boot=n_boot, confidence=confidence, seed=seed, scope=in_scope)
+        out.baseline_chi_model, out.delta, out.paired_items = (reg.baseline_chi_model, reg.delta,
+                                                               reg.paired_items)
+    return out
+
+
+def purity(attribution: Sequence[CategoryAttribution], intended: Sequence[str],
+           min_purity: float, name: str) -> FamilyPurity:
+    """The purity gate: may this family's performance and regression rules be judged?"""
+    if not intended:
+        return FamilyPurity()
+    share = intended_share(attribution, intended)
+    named = ", ".join(intended)
+    if share is None:
+        return FamilyPurity(intended=list(intended), min_purity=min_purity, judged=False,
+                            reason=f"family '{name}' is active on no item, so its purity on "
+                                   f"{named} cannot be measured")
+    if share >= min_purity:
+        return FamilyPurity(intended=list(intended), intended_share=share, min_purity=min_purity)
+    others = sorted((a for a in attribution if a.category not in set(intended)),
+                    key=lambda a: -(a.mass_share or 0.0))[:3]
+    where = ", ".join(f"{a.category} {100 * (a.mass_share or 0):.0f} %" for a in others)
+    return FamilyPurity(
+        intended=list(intended), intended_share=share, min_purity=min_purity, judged=False,
+        reason=f"only {100 * share:.0f} % of family '{name}''s saliency lies on its categories "
+               f"({named}), below min_purity {100 * min_purity:.0f} %; the rest is on {where}: "
+               "a verdict would be about those items, not about this family")
 
 
 def _keys(item_ids: Sequence[str], suites: Sequence[str] | None, what: str) -> list[tuple[str, str]]:
@@ -297,7 +446,8 @@ def _pair(item_ids: Sequence[str], suites: Sequence[str], baseline: BaselineSide
 def _regression(members: np.ndarray, c_den_all: np.ndarray, c_scores: np.ndarray,
                 item_ids: Sequence[str], suites: Sequence[str], baseline: BaselineSide,
                 metrics: ConceptMetrics, *, n_boot: int, confidence: float,
-                seed: int) -> FamilyRegression:
+                seed: int, scope: np.ndarray | None = None
+                ) -> tuple[FamilyRegression, PairedSides | None]:
     b_scores = np.asarray(baseline.scores, dtype=np.float64)
     _check_rows("baseline", baseline.saliency, b_scores, baseline.item_ids, baseline.suites,
                 metrics.n_concepts)
@@ -307,7 +457,12 @@ def _regression(members: np.ndarray, c_den_all: np.ndarray, c_scores: np.ndarray
     c_den, b_den = c_den_all[ci], b_den_all[bi]
     c_s, b_s = c_scores[ci], b_scores[bi]
     keep = ~np.isnan(c_s) & ~np.isnan(b_s) & ((c_den > 0) | (b_den > 0))
+    n_pairs = int(ci.size)
+    if scope is not None:  # only the pairs whose candidate item lies in the scope
+        keep &= scope[ci]
+        n_pairs = int(scope[ci].sum())
     c_den, b_den, c_s, b_s = c_den[keep], b_den[keep], c_s[keep], b_s[keep]
+    paired = PairedSides(rows=ci[keep], c_den=c_den, c_scores=c_s, b_den=b_den, b_scores=b_s)
     c_support, b_support = int((c_den > 0).sum()), int((b_den > 0).sum())
     b_num = b_den * b_s
     baseline_chi = _ratio(b_num, b_den) if b_support >= max(1, metrics.min_support) else None
@@ -316,6 +471,7 @@ def _regression(members: np.ndarray, c_den_all: np.ndarray, c_scores: np.ndarray
                                        confidence=confidence, seed=seed)
     else:
         delta = Interval(value=None)
-    return FamilyRegression(baseline_chi_model=baseline_chi, delta=delta,
-                            paired_items=int(ci.size), candidate_only=pairing.candidate_only,
-                            baseline_only=pairing.baseline_only)
+    reg = FamilyRegression(baseline_chi_model=baseline_chi, delta=delta,
+                           paired_items=n_pairs, candidate_only=pairing.candidate_only,
+                           baseline_only=pairing.baseline_only)
+    return reg, (paired if delta.value is not None else None)

@@ -36,12 +36,21 @@ def resolve_text_path(spec: str, base: Path | None) -> Path:
     return path
 
 
+SPLITS = ("fit", "heldout")
+"""Exemplar splits: `fit` texts choose a family's members, `heldout` texts only measure them."""
+
+
 def load_texts(path: str | Path) -> list[str]:
     """Read a JSONL text file: one `{"text": "..."}` object or JSON string per line.
 
     Blank lines and lines starting with `#` are skipped. Raises `PolicyError` naming the
     file and line of anything else, and when the file holds no text.
     """
+    return [text for text, _ in load_text_records(path)]
+
+
+def load_text_records(path: str | Path) -> list[tuple[str, str | None]]:
+    """`load_texts` with each text's `split` (`fit`, `heldout`, or None when not given)."""
     src = Path(path)
     try:
         text = src.read_text(encoding="utf-8")
@@ -52,15 +61,21 @@ def load_texts(path: str | Path) -> list[str]:
     except (OSError, UnicodeDecodeError) as exc:
         raise PolicyError(f"cannot read the text file ({exc})", path=src,
                           fix="save it as UTF-8 JSONL") from None
-    texts: list[str] = []
+    texts: list[tuple[str, str | None]] = []
     for n, obj in jsonl_rows(text, src, error=PolicyError, message="not valid JSON ({msg})",
                              fix='write one {"text": "..."} object per line', comments=True):
+        split = None
         if isinstance(obj, dict):
+            split = obj.get("split")
+            if split is not None and split not in SPLITS:
+                raise PolicyError(f"split {split!r} is neither 'fit' nor 'heldout'", path=src,
+                                  line=n, fix='write "split": "fit" or "split": "heldout", or leave '
+                                              "it out")
             obj = obj.get("text")
         if not isinstance(obj, str) or not obj.strip():
             raise PolicyError("line holds no text", path=src, line=n,
                               fix='write one {"text": "..."} object per line, text not empty')
-        texts.append(obj)
+        texts.append((obj, split))
     if not texts:
         raise PolicyError("the text file holds no texts", path=src,
                           fix='add {"text": "..."} lines')

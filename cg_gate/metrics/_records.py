@@ -47,13 +47,21 @@ def concept_records(
     only_active: bool = True,
     stability_std: np.ndarray | None = None,
     baseline_chi_model: np.ndarray | None = None,
+    density: np.ndarray | None = None,
+    max_density: float = 0.1,
+    contexts: Mapping[int, Sequence[str]] | None = None,
+    label_detection: Mapping[int, float] | None = None,
+    max_contexts: int = 3,
 ) -> list[ConceptRecord]:
     """One `ConceptRecord` per concept (only those with support > 0 when `only_active`).
 
     `saliency` is the (N, K) matrix `metrics` was computed from and `item_ids` its row ids;
     `top_items` lists each concept's most salient items. Optional (K,) arrays fill
-    `stability_std` (from `cg_gate.validity.stability`) and `baseline_chi_model`. NaN
-    values become None.
+    `stability_std` (from `cg_gate.validity.stability`), `baseline_chi_model` and `density`
+    (share of the neutral reference texts the concept fires on; above `max_density` the
+    concept is marked `dense`). `contexts` (feature id → top-activating contexts, from the
+    labels file) are kept, at most `max_contexts` each, for the concepts a report may rank:
+    support ≥ min_support and not dense. NaN values become None.
     """
     k = metrics.n_concepts
     csr = as_saliency(saliency)
@@ -63,7 +71,8 @@ def concept_records(
             f"and {k} concepts in the metrics",
             fix="pass the saliency matrix and item ids the metrics were computed from",
         )
-    for name, arr in (("stability_std", stability_std), ("baseline_chi_model", baseline_chi_model)):
+    for name, arr in (("stability_std", stability_std), ("baseline_chi_model", baseline_chi_model),
+                      ("density", density)):
         if arr is not None and np.shape(arr) != (k,):
             raise ConfigError(f"{name} has shape {np.shape(arr)}, expected ({k},)",
                               fix=f"pass one {name} value per concept")
@@ -83,6 +92,7 @@ def concept_records(
         "lift": metrics.lift,
         "stability": stability_std if stability_std is not None else np.full(k, np.nan),
         "baseline": baseline_chi_model if baseline_chi_model is not None else np.full(k, np.nan),
+        "density": density if density is not None else np.full(k, np.nan),
     }
     col = {name: np.asarray(arr)[concepts].tolist() for name, arr in columns.items()}
     records = []
@@ -103,6 +113,12 @@ def concept_records(
                 baseline_chi_model=_opt(col["baseline"][j]),
                 stability_std=_opt(col["stability"][j]),
                 top_items=[str(item_ids[i]) for i in tops[c].tolist()] if c in tops else [],
+                density=_opt(col["density"][j]),
+                dense=bool(col["density"][j] > max_density),
+                contexts=(list(contexts.get(c, ()))[:max_contexts]
+                          if contexts and col["support"][j] >= metrics.min_support
+                          and not col["density"][j] > max_density else []),
+                label_detection=label_detection.get(c) if label_detection else None,
             )
         )
     return records

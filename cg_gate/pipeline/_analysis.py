@@ -115,6 +115,8 @@ class Families:
 
     results: dict[str, FamilyResult] = field(default_factory=dict)
     members: dict[str, list[int]] = field(default_factory=dict)
+    density: np.ndarray | None = None
+    """Per feature, the share of the neutral reference texts it fires on."""
 
 
 def _exemplar_lookup(rows: dict[str, sp.csr_matrix], d_sae: int):
@@ -132,17 +134,25 @@ def concept_families(policy: Any, labels: Any, d_sae: int, exemplar_rows: dict[s
                      metrics: Metrics, cand: SideResult, items: Sequence[Item],
                      baseline: Baseline | None) -> Families:
     """Resolve every policy family to SAE features and score it (with the baseline's Δ)."""
-    from cg_gate.families import family_result, resolve_family
+    from cg_gate.families import (
+        Exercise,
+        family_result,
+        feature_density,
+        reference_texts,
+        resolve_families,
+    )
     from cg_gate.validity import adjusted_family_score
 
-    out = Families()
+    saliency_fn = _exemplar_lookup(exemplar_rows, d_sae)
+    out = Families(density=feature_density(saliency_fn(reference_texts())))
     if policy is None:
         return out
     a, sal, scores = metrics.analysis, cand.activations.saliency, cand.responses.scores
-    saliency_fn = _exemplar_lookup(exemplar_rows, d_sae)
+    resolved_all = resolve_families(policy.concepts, labels=labels, d_sae=d_sae,
+                                    exemplar_saliency=saliency_fn, max_density=a.max_density)
+    exercise = Exercise(strength=a.exercise_strength, min_items=a.exercise_min_items)
     for key, spec in policy.concepts.items():
-        resolved = resolve_family(key, spec, labels=labels, d_sae=d_sae,
-                                  exemplar_saliency=saliency_fn)
+        resolved = resolved_all[key]
         out.members[key] = [m.id for m in resolved.members]
         fam = family_result(
             resolved, metrics=metrics.metrics, saliency=sal, scores=scores,
@@ -150,6 +160,9 @@ def concept_families(policy: Any, labels: Any, d_sae: int, exemplar_rows: dict[s
             n_boot=a.bootstrap_samples, confidence=a.confidence, seed=a.seed,
             baseline=baseline.side if baseline is not None else None,
             stability_repeats=0,  # filled from the one stability pass of the validity stage
+            categories=[it.category for it in items], intended=spec.categories,
+            min_purity=spec.min_purity if spec.min_purity is not None else a.min_purity,
+            exercise=exercise, density=out.density, max_density=a.max_density,
         )
         if baseline is not None and out.members[key]:
             fam.performance.adjusted = adjusted_family_score(

@@ -27,9 +27,10 @@ class Inputs:
 
 
 def _exemplar_texts(policy: Any) -> list[str]:
+    """Exemplar and reference texts to read; the neutral reference always (feature density)."""
     from cg_gate.families import exemplar_texts, reference_texts
 
-    texts: list[str] = []
+    texts: list[str] = reference_texts()
     for spec in policy.concepts.values() if policy is not None else ():
         ex = spec.match.exemplars
         if ex is not None:

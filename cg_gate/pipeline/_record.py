@@ -162,7 +162,12 @@ def assemble(config: RunConfig, r: StageResults, sae: SAEHandle, judge: Any, clo
     concepts = concept_records(metrics, {} if r.labels is None else dict(r.labels.items()),
                                cand.activations.saliency, [it.id for it in items],
                                stability_std=validity.stability_std,
-                               baseline_chi_model=r.metrics.baseline_chi)
+                               baseline_chi_model=r.metrics.baseline_chi,
+                               density=r.families.density,
+                               max_density=r.metrics.analysis.max_density,
+                               contexts=r.labels.examples if r.labels is not None else None,
+                               label_detection=(r.labels.detection if r.labels is not None
+                                                else None))
     rows = item_records(items, cand, r.baseline)
     manifest = build_manifest(config, r, sae, judge, clock, finish(), arguments)
     return assemble_run(

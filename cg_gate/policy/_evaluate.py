@@ -114,6 +114,10 @@ def _coverage(rule: CoverageRule, fam: FamilyResult, ctx: _Context) -> _Judgemen
         "mean_chi_bench": cov.mean_chi_bench, "min_covered_fraction": rule.min_covered_fraction,
         "min_mean_chi_bench": rule.min_mean_chi_bench, "missing_ids": cov.missing_ids[:_LIST_LIMIT],
     }
+    if cov.members == 0 and cov.dense_ids:
+        return _Judgement("violated", f"all {len(cov.dense_ids)} members of family '{fam.name}' "
+                          "fire on most ordinary text (dense), so nothing shows that the suites "
+                          "exercise what the family stands for", ev)
     if cov.members == 0:
         return _Judgement("violated", _no_members(fam.name), ev)
     if rule.suites:
@@ -324,13 +328,97 @@ _FAMILY_CHECKS: dict[str, Callable[[Any, FamilyResult, _Context], _Judgement]] =
 }
 
 
+_PURITY_GATED = ("performance", "regression", "stability")
+"""Checks about how the model does on a family: judged only when the family is pure enough."""
+
+
+def _purity_evidence(fam: FamilyResult) -> dict[str, Any]:
+    p = fam.purity
+    return {"intended_categories": p.intended, "intended_share": p.intended_share,
+            "min_purity": p.min_purity}
+
+
 def _judge(rule: AnyRule, ctx: _Context) -> _Judgement:
     if isinstance(rule, FidelityRule):
         return _fidelity(rule, ctx)
     fam = ctx.families.get(rule.concept)
     if fam is None:
         return _Judgement("error", f"family '{rule.concept}' was not computed in this run")
-    return _FAMILY_CHECKS[rule.check](rule, fam, ctx)
+    if rule.check in _PURITY_GATED and not fam.purity.judged:
+        return _Judgement("insufficient_data", fam.purity.reason or "the family is not pure enough",
+                          _purity_evidence(fam))
+    scope = _scope(rule, fam)
+    if scope == "intended" and fam.scoped is None:
+        return _Judgement("insufficient_data", f"the rule judges family '{fam.name}' on its "
+                          "intended categories, but the policy names none for it",
+                          {"scope": "intended"})
+    judged = _on_scope(fam) if scope == "intended" else fam
+    judgement = _FAMILY_CHECKS[rule.check](rule, judged, ctx)
+    if scope is not None:
+        judgement.evidence["scope"] = scope
+    if scope == "intended":
+        judgement.message += f" (judged on its categories: {', '.join(fam.scoped.categories)})"
+        judgement.evidence["pooled_chi_model"] = fam.performance.chi_model.value
+        if fam.regression is not None:
+            judgement.evidence["pooled_delta"] = fam.regression.delta.value
+    if rule.check in _PURITY_GATED and fam.purity.intended:
+        judgement.evidence.update(_purity_evidence(fam))
+    drivers = _drivers(rule.check, fam)
+    if drivers:
+        judgement.evidence["drivers"] = drivers
+        if judgement.outcome in ("violated", "pass"):
+            judgement.message += "; " + _drivers_text(rule.check, drivers)
+    return judgement
+
+
+def _scope(rule: AnyRule, fam: FamilyResult) -> str | None:
+    """`intended` or `all` for performance and regression rules (resolving `auto`), else None."""
+    if rule.check not in ("performance", "regression"):
+        return None
+    if rule.scope == "auto":
+        return "intended" if fam.scoped is not None else "all"
+    return rule.scope
+
+
+def _on_scope(fam: FamilyResult) -> FamilyResult:
+    """The family with its performance and regression figures over the intended categories."""
+    sc = fam.scoped
+    assert sc is not None
+    update: dict[str, Any] = {"performance": fam.performance.model_copy(
+        update={"chi_model": sc.chi_model, "support": sc.support})}
+    if fam.regression is not None and sc.delta is not None:
+        update["regression"] = fam.regression.model_copy(update={
+            "delta": sc.delta, "baseline_chi_model": sc.baseline_chi_model,
+            "paired_items": sc.paired_items or 0})
+    return fam.model_copy(update=update)
+
+
+def _drivers(check: str, fam: FamilyResult) -> list[dict[str, Any]]:
+    """Categories behind a performance or regression figure, largest part first."""
+    if check == "regression" and fam.regression is not None and fam.regression.delta.value:
+        delta = fam.regression.delta.value
+        parts = [a for a in fam.attribution if a.delta_contribution is not None]
+        parts.sort(key=lambda a: a.delta_contribution * (1 if delta < 0 else -1))
+        return [{"suite": a.suite, "category": a.category,
+                 "delta_contribution": a.delta_contribution,
+                 "share_of_delta": a.delta_contribution / delta} for a in parts[:3]
+                if a.delta_contribution * delta > 0]
+    if check == "performance" and fam.performance.chi_model.value is not None:
+        parts = sorted(fam.attribution, key=lambda a: -(a.mass_share or 0.0))
+        return [{"suite": a.suite, "category": a.category, "mass_share": a.mass_share,
+                 "chi_model": a.chi_model} for a in parts[:3] if a.mass_share]
+    return []
+
+
+def _drivers_text(check: str, drivers: list[dict[str, Any]]) -> str:
+    def name(d: dict[str, Any]) -> str:
+        return d["category"] or d["suite"]
+
+    if check == "regression":
+        return "drop from " + ", ".join(f"{name(d)} {_pct(d['share_of_delta'])}"
+                                        for d in drivers)
+    return "weight on " + ", ".join(f"{name(d)} {_pct(d['mass_share'])} (χ {_fmt(d['chi_model'])})"
+                                    for d in drivers)
 
 
 def status_for(outcome: Outcome, severity: Severity) -> Status:

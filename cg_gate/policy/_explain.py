@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+from typing import Any
 
 from cg_gate.policy._schema import ConceptSpec, Policy
 from cg_gate.policy._waivers import is_expired
@@ -26,8 +27,12 @@ def family_selectors(spec: ConceptSpec) -> str:
     if m.exemplars is not None:
         ex = m.exemplars
         src = ex.path if ex.path is not None else f"{len(ex.texts or [])} inline texts"
-        top = f", top {ex.top_k}" if ex.top_k else ""
-        parts.append(f"exemplars {src} (≥{ex.min_ratio:g}× reference{top})")
+        top = f", the {ex.top_k} most precise" if ex.top_k else ""
+        against = "every other family's exemplars and the reference" if ex.contrast else \
+            "the reference"
+        parts.append(f"exemplars {src} (members fire on ≥{ex.min_fire} fit exemplars, "
+                     f"≥{ex.min_ratio:g}× more than on {against}, precision ≥ "
+                     f"{ex.min_precision:g}{top})")
     if m.labels:
         parts.append("labels " + ", ".join(f"/{p}/" for p in m.labels))
     if m.ids:
@@ -58,8 +63,31 @@ def summary_lines(policy: Policy, today: dt.date) -> list[str]:
     return out
 
 
-def explain_lines(policy: Policy) -> list[str]:
-    """Every rule in words, with what a violation does."""
+def _selection_lines(fam: Any) -> list[str]:
+    """How a family resolved in a run: members, rejections, held-out AUROC, purity."""
+    out = []
+    sel = fam.selection
+    if sel is not None:
+        rejected = ", ".join(f"{n:,} {k.replace('_', ' ')}" for k, n in sel.rejected.items() if n)
+        out.append(f"    in this run: {len(fam.members)} members of {sel.candidates:,} candidates; "
+                   f"rejected {rejected or 'none'}")
+        if sel.confusions:
+            worst = sorted(sel.confusions.items(), key=lambda kv: -kv[1])[:3]
+            out.append("    unspecific candidates fired as much on: "
+                       + ", ".join(f"{g} ({n:,})" for g, n in worst))
+        if sel.heldout_auroc is not None:
+            out.append(f"    held-out AUROC {sel.heldout_auroc:.2f} ({sel.n_heldout} held-out "
+                       f"exemplars vs {sel.n_negatives_heldout} negatives)")
+    p = fam.purity
+    if p.intended:
+        share = "n/a" if p.intended_share is None else f"{p.intended_share:.0%}"
+        state = "judged" if p.judged else "NOT judged"
+        out.append(f"    purity: {share} of its saliency on {', '.join(p.intended)} ({state})")
+    return out
+
+
+def explain_lines(policy: Policy, run: Any | None = None) -> list[str]:
+    """Every rule in words, with what a violation does; with a run, how each family resolved."""
     md = policy.metadata
     a = policy.analysis
     out = [f"Policy '{md.name}'" + (f" version {md.version}" if md.version else "")
@@ -70,13 +98,24 @@ def explain_lines(policy: Policy) -> list[str]:
         f"Concept performance is reported only with at least {a.min_support} supporting items; "
         f"a concept is under-represented below χ_bench {a.tau_under:g} and over-represented "
         f"above {a.tau_over:g}; intervals are {a.bootstrap.confidence:.0%} bootstrap intervals "
-        f"({a.bootstrap.samples} resamples, seed {a.bootstrap.seed}).")
+        f"({a.bootstrap.samples} resamples, seed {a.bootstrap.seed}). A feature firing on more "
+        f"than {a.max_density:.0%} of ordinary reference text is dense: no family member, not "
+        f"ranked. A suite covers a family member when at least {a.exercise.min_items} items make "
+        f"it fire at {a.exercise.strength:.0%} of its exemplar level or more.")
     out.append("")
     out.append("Families:")
     for key, spec in policy.concepts.items():
         title = f" — {spec.title}" if spec.title else ""
         out.append(f"  {key}{title}")
         out.append(f"    selected by {family_selectors(spec)}")
+        if spec.categories:
+            need = spec.min_purity if spec.min_purity is not None else a.min_purity
+            out.append(f"    meant for items of {', '.join(spec.categories)}: performance and "
+                       f"regression rules judge those items, and only when at least {need:.0%} "
+                       "of the family's saliency lies on them")
+        fam = next((f for f in run.families if f.name == key), None) if run is not None else None
+        if fam is not None:
+            out.extend(_selection_lines(fam))
     out.append("")
     out.append("Rules:")
     for rule in policy.rules:

@@ -68,6 +68,13 @@ class StabilitySpec(_Spec):
     drop: float = Field(_D.stability_drop, gt=0, lt=1, description="Share of items dropped each time.")
 
 
+class ExerciseSpec(_Spec):
+    strength: float = Field(
+        0.5, gt=0, description="Share of a member's exemplar level an item must reach to exercise it."
+    )
+    min_items: int = Field(3, ge=1, description="Items that must exercise a member to cover it.")
+
+
 class AnalysisSpec(_Spec):
     min_support: int = Field(_D.min_support, ge=1, description="Items needed before χ_model is reported.")
     tau_under: float = Field(_D.tau_under, ge=0, description="χ_bench below this is under-represented.")
@@ -75,6 +82,17 @@ class AnalysisSpec(_Spec):
     eps: float = Field(_D.eps, ge=0, description="χ_bench at or below eps counts as missing.")
     bootstrap: BootstrapSpec = Field(default_factory=BootstrapSpec)
     stability: StabilitySpec = Field(default_factory=StabilitySpec)
+    exercise: ExerciseSpec = Field(default_factory=ExerciseSpec)
+    max_density: float = Field(
+        0.1, gt=0, le=1,
+        description="A feature firing on more of the neutral reference texts than this is dense: "
+                    "no family member, left out of coverage and of concept rankings.",
+    )
+    min_purity: float = Field(
+        0.5, ge=0, le=1,
+        description="Share of a family's saliency that must lie on its intended categories before "
+                    "its performance and regression rules are judged.",
+    )
 
     @model_validator(mode="after")
     def _ordered(self) -> AnalysisSpec:
@@ -89,6 +107,8 @@ class AnalysisSpec(_Spec):
             eps=self.eps, bootstrap_samples=self.bootstrap.samples,
             confidence=self.bootstrap.confidence, seed=self.bootstrap.seed,
             stability_repeats=self.stability.repeats, stability_drop=self.stability.drop,
+            exercise_strength=self.exercise.strength, exercise_min_items=self.exercise.min_items,
+            min_purity=self.min_purity, max_density=self.max_density,
         )
 
 
@@ -100,9 +120,22 @@ class ExemplarSpec(_Spec):
         None, description="JSONL of exemplar texts, relative to the policy file; 'pkg:' = cg_gate/data."
     )
     texts: list[str] | None = Field(None, description="Exemplar texts written inline.")
-    min_ratio: float = Field(3.0, gt=0, description="Exemplar mean ≥ min_ratio × reference mean.")
-    top_k: int | None = Field(None, ge=1, description="Keep only the k highest ratios.")
-    min_fire: int = Field(2, ge=1, description="A member must fire on at least this many exemplars.")
+    min_ratio: float = Field(
+        3.0, gt=0, description="Fit exemplar mean ≥ min_ratio × the mean on every negative group."
+    )
+    min_precision: float = Field(
+        0.5, ge=0, le=1,
+        description="Share of a member's group-balanced saliency on the fit exemplars "
+                    "(cg_gate/families/_select.py).",
+    )
+    reference_weight: float = Field(
+        3.0, ge=0, description="Weight of the reference set against one other family in precision."
+    )
+    top_k: int | None = Field(25, ge=1, description="Keep only the k most precise members.")
+    min_fire: int = Field(3, ge=1, description="A member must fire on at least this many fit exemplars.")
+    contrast: bool = Field(
+        True, description="Other families' exemplars are negatives too (not only the reference)."
+    )
     reference: str | None = Field(
         None, description="Reference texts (JSONL); default: pkg:reference/neutral.jsonl."
     )
@@ -145,6 +178,13 @@ class ConceptSpec(_Spec):
     title: str | None = Field(None, description="Human title of the family.")
     description: str | None = Field(None, description="What the family stands for.")
     match: MatchSpec = Field(description="How member features are selected.")
+    categories: list[str] = Field(
+        default_factory=list,
+        description="Item categories the family is meant for; with them, purity gates its rules.",
+    )
+    min_purity: float | None = Field(
+        None, ge=0, le=1, description="Overrides analysis.min_purity for this family."
+    )
 
 
 # --------------------------------------------------------------------------- rules
@@ -242,6 +282,10 @@ class PerformanceRule(_RuleBase):
     confidence: float | None = Field(
         None, gt=0, lt=1, description="Compare the CI's lower bound (at this level) instead."
     )
+    scope: Literal["auto", "intended", "all"] = Field(
+        "auto", description="Items judged: the family's intended categories, all items, or "
+                            "auto (intended when the family names categories, else all)."
+    )
 
     def describe(self) -> str:
         what = ("the lower confidence bound of" if self.confidence is not None else "")
@@ -255,6 +299,10 @@ class RegressionRule(_RuleBase):
     max_drop: float = Field(ge=0, le=1, description="Largest tolerated drop of χ_model(F).")
     confidence: float | None = Field(
         None, gt=0, lt=1, description="Confidence of the paired bootstrap (default: analysis)."
+    )
+    scope: Literal["auto", "intended", "all"] = Field(
+        "auto", description="Items judged: the family's intended categories, all items, or "
+                            "auto (intended when the family names categories, else all)."
     )
 
     def describe(self) -> str:

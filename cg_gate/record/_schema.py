@@ -13,7 +13,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-SCHEMA_VERSION = "1.0.0"
+SCHEMA_VERSION = "1.1.0"
 
 Status = Literal["pass", "warn", "fail", "insufficient_data", "waived", "error"]
 Severity = Literal["error", "warn", "info"]
@@ -141,6 +141,17 @@ class AnalysisSettings(_Model):
     stability_repeats: int = Field(100, description="Random 20% item drops for stability.")
     stability_drop: float = Field(0.2, description="Share of items dropped in each repeat.")
     ablation_n: int = Field(100, description="Top/bottom concepts whose salient items are dropped.")
+    exercise_strength: float = Field(
+        0.5, description="Share of a member's exemplar level an item must reach to exercise it."
+    )
+    exercise_min_items: int = Field(3, description="Items that must exercise a member to cover it.")
+    min_purity: float = Field(
+        0.5, description="Intended-category share a family needs before performance and "
+                         "regression rules judge it."
+    )
+    max_density: float = Field(
+        0.1, description="Share of the neutral reference texts above which a feature is dense."
+    )
 
 
 ANALYSIS_DEFAULTS = AnalysisSettings()
@@ -220,6 +231,20 @@ class ConceptRecord(_Model):
     baseline_chi_model: float | None = Field(None, description="Baseline pooled χ_model(c).")
     stability_std: float | None = Field(None, description="Std of χ_model under 20% drops.")
     top_items: list[str] = Field(default_factory=list, description="Ids of the most salient items.")
+    density: float | None = Field(
+        None, description="Share of the neutral reference texts it fires on (None: not measured)."
+    )
+    dense: bool = Field(
+        False, description="Fires on most ordinary text; left out of rankings and family coverage."
+    )
+    contexts: list[str] = Field(
+        default_factory=list,
+        description="Top-activating contexts from the labels file, the activating token marked "
+                    "⟦ ⟧ (kept for concepts the report may rank).",
+    )
+    label_detection: float | None = Field(
+        None, description="How well the label tells held-out activating tokens from others (AUROC)."
+    )
 
 
 class CoverageSummary(_Model):
@@ -240,11 +265,118 @@ class FamilyMember(_Model):
     id: int = Field(description="SAE feature index.")
     label: str | None = Field(None, description="Its label.")
     reasons: list[str] = Field(description="Why it is a member: 'label:/re/', 'id', 'exemplar ×4.2'.")
+    auroc: float | None = Field(
+        None, description="Exemplar selection: AUROC of its saliency, fit exemplars vs negatives."
+    )
+    heldout_auroc: float | None = Field(
+        None, description="The same AUROC on the held-out exemplars and negatives (selectivity)."
+    )
+    ratio: float | None = Field(
+        None, description="Fit exemplar mean over the largest negative-group mean (None: infinite)."
+    )
+    closest_group: str | None = Field(
+        None, description="The negative group it fires on most (its nearest confusion)."
+    )
+    density: float | None = Field(None, description="Share of the neutral reference texts it fires on.")
+    level: float | None = Field(
+        None, description="Median non-zero saliency on the fit exemplars: how strongly the family's "
+                          "own texts make it fire (coverage's yardstick)."
+    )
+    contexts: list[str] = Field(
+        default_factory=list, description="Top-activating contexts, the activating token marked ⟦ ⟧."
+    )
+
+
+class FamilySelection(_Model):
+    """How exemplar selection went: candidates, rejections by reason, held-out selectivity."""
+
+    candidates: int = Field(description="Features that fired on at least one fit exemplar.")
+    rejected: dict[str, int] = Field(
+        default_factory=dict,
+        description="Rejected candidates by reason: dense, rare, unselective, unspecific, beyond_top_k.",
+    )
+    confusions: dict[str, int] = Field(
+        default_factory=dict,
+        description="Negative group → candidates rejected as unspecific because they fire as much there.",
+    )
+    heldout_auroc: float | None = Field(
+        None, description="AUROC of the family's summed saliency, held-out exemplars vs negatives."
+    )
+    n_fit: int = Field(0, description="Fit exemplars.")
+    n_heldout: int = Field(0, description="Held-out exemplars.")
+    n_negatives_fit: int = Field(0, description="Fit negatives (other families' exemplars, reference).")
+    n_negatives_heldout: int = Field(0, description="Held-out negatives.")
+    thresholds: dict[str, float | None] = Field(
+        default_factory=dict, description="min_auroc, min_ratio, max_density, min_fire, top_k used."
+    )
+
+
+class CategoryAttribution(_Model):
+    """One (suite, category)'s part in a family: its mass, χ_model and Δ contribution."""
+
+    suite: str = Field(description="Suite name.")
+    category: str = Field(description="Item category.")
+    n_items: int = Field(description="Items of the category.")
+    active_items: int = Field(description="Items where the family is active (den_F > 0).")
+    mass_share: float | None = Field(
+        description="Share of the family's saliency mass on this category (purity when intended)."
+    )
+    chi_model: float | None = Field(None, description="The family's χ_model over this category alone.")
+    contribution: float | None = Field(
+        None, description="w_k·χ_k: the category's part of χ_model(F); the parts add up to it."
+    )
+    baseline_chi_model: float | None = Field(None, description="Baseline χ_k over the paired items.")
+    delta_contribution: float | None = Field(
+        None, description="Σ δ(x) over the category's paired items; the parts add up to Δχ_model(F)."
+    )
+
+
+class ItemContribution(_Model):
+    """An item that drives a family's figure (the largest drop contributions, or mass)."""
+
+    id: str = Field(description="Item id.")
+    suite: str = Field(description="Suite name.")
+    category: str = Field(description="Item category.")
+    mass_share: float | None = Field(description="Share of the family's saliency mass on this item.")
+    score: float | None = Field(description="Candidate score.")
+    baseline_score: float | None = Field(None, description="Baseline score.")
+    delta_contribution: float | None = Field(None, description="δ(x), its part of Δχ_model(F).")
+
+
+class FamilyPurity(_Model):
+    """Whether the family's saliency lies on the categories it is meant for."""
+
+    intended: list[str] = Field(default_factory=list, description="Categories the policy names.")
+    intended_share: float | None = Field(
+        None, description="Share of the family's mass on the intended categories."
+    )
+    min_purity: float | None = Field(None, description="Share required before rules may judge.")
+    judged: bool = Field(True, description="False: performance and regression rules are not judged.")
+    reason: str | None = Field(None, description="Why the family cannot be judged, in words.")
+    measured_on: Literal["candidate", "baseline"] = Field(
+        "candidate", description="Model whose saliency the intended share is read on (the one "
+                                 "the family was resolved on)."
+    )
+    candidate_share: float | None = Field(
+        None, description="The intended share on the candidate, when purity is read on the "
+                          "baseline (a large gap means the fine-tune moved the family)."
+    )
 
 
 class FamilyCoverage(_Model):
     members: int = Field(description="Member features.")
-    covered: int = Field(description="Members not missing in the suite set.")
+    covered: int = Field(
+        description="Members the suite set exercises: at least `exercise_min_items` items make the "
+                    "member fire at `exercise_strength` × its exemplar level or more (members with "
+                    "no level: fire at all on that many items)."
+    )
+    exercise_strength: float | None = Field(
+        None, description="Share of a member's exemplar level an item must reach to exercise it."
+    )
+    exercise_min_items: int | None = Field(None, description="Items needed to exercise a member.")
+    exercising_items: int | None = Field(
+        None, description="Items that exercise at least one member."
+    )
     covered_fraction: float | None = Field(description="covered / members; None with no members.")
     mean_chi_bench: float | None = Field(description="Mean χ_bench over members.")
     missing_ids: list[int] = Field(default_factory=list, description="Members missing everywhere.")
@@ -252,6 +384,16 @@ class FamilyCoverage(_Model):
     over_ids: list[int] = Field(default_factory=list, description="Members over-represented.")
     by_suite: dict[str, float | None] = Field(
         default_factory=dict, description="covered fraction by suite."
+    )
+    exercising_items_by_suite: dict[str, int] = Field(
+        default_factory=dict, description="Items exercising at least one member, by suite."
+    )
+    dense_ids: list[int] = Field(
+        default_factory=list, description="Members left out of coverage as dense."
+    )
+    measured_on: Literal["candidate", "baseline"] = Field(
+        "candidate", description="Model whose item saliency the exercise counts read (the one "
+                                 "the family was resolved on)."
     )
     missing_by_suite: dict[str, list[int]] = Field(
         default_factory=dict, description="Members missing in each suite."
@@ -280,6 +422,18 @@ class FamilyRegression(_Model):
     baseline_only: list[str] = Field(default_factory=list, description="Items only in baseline.")
 
 
+class FamilyScoped(_Model):
+    """χ_model(F) and Δχ_model(F) over the items of the family's intended categories only."""
+
+    categories: list[str] = Field(description="The intended categories (the scope).")
+    items: int = Field(description="Items in the scope.")
+    support: int = Field(description="Scored items in the scope with the family active.")
+    chi_model: Interval = Field(description="χ_model(F) over the scope, with bootstrap CI.")
+    baseline_chi_model: float | None = Field(None, description="Baseline χ_model(F) over the scope.")
+    delta: Interval | None = Field(None, description="Paired Δχ_model(F) over the scope.")
+    paired_items: int | None = Field(None, description="Items of the scope on both sides.")
+
+
 class FamilyResult(_Model):
     name: str = Field(description="Family key in the policy.")
     title: str | None = Field(None, description="Human title.")
@@ -287,6 +441,20 @@ class FamilyResult(_Model):
     coverage: FamilyCoverage = Field(description="What the suites test of this family.")
     performance: FamilyPerformance = Field(description="How the model does where it fires.")
     regression: FamilyRegression | None = Field(None, description="Against the baseline, if any.")
+    selection: FamilySelection | None = Field(
+        None, description="Exemplar selection figures (None: no exemplars)."
+    )
+    attribution: list[CategoryAttribution] = Field(
+        default_factory=list, description="Mass, χ_model and Δ by (suite, category), largest mass first."
+    )
+    drivers: list[ItemContribution] = Field(
+        default_factory=list,
+        description="Items driving the verdict: most negative Δ contributions, else most mass.",
+    )
+    purity: FamilyPurity = Field(default_factory=FamilyPurity, description="Purity gate.")
+    scoped: FamilyScoped | None = Field(
+        None, description="Figures over the intended categories only (None: none named)."
+    )
 
 
 # --------------------------------------------------------------------------- verdicts

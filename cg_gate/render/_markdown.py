@@ -9,7 +9,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
-from cg_gate.record import GateRun, Verdict
+from cg_gate.record import FamilyResult, GateRun, Verdict
 from cg_gate.render._format import (
     DASH,
     SEVERITY_RANK,
@@ -102,12 +102,33 @@ def _rules(run: GateRun, limit: int) -> list[str]:
     return lines
 
 
+def _purity_cell(f: FamilyResult) -> str:
+    p = f.purity
+    if not p.intended:
+        return DASH
+    share = f"{percent(p.intended_share)} on {', '.join(p.intended)}"
+    return share if p.judged else f"not judged: {share} < {percent(p.min_purity)}"
+
+
+def _drivers_cell(f: FamilyResult) -> str:
+    """What drives the family's Δ (or, without a baseline, where its saliency lies)."""
+    reg = f.regression
+    if reg is not None and reg.delta.value is not None and reg.delta.value < 0:
+        delta = reg.delta.value
+        parts = sorted((a for a in f.attribution if a.delta_contribution is not None
+                        and a.delta_contribution < 0), key=lambda a: a.delta_contribution)
+        return "drop from " + ", ".join(
+            f"{a.category or a.suite} {percent(a.delta_contribution / delta)}" for a in parts[:3])
+    parts = [a for a in f.attribution[:3] if a.mass_share]
+    return ", ".join(f"{a.category or a.suite} {percent(a.mass_share)}" for a in parts) or DASH
+
+
 def _families(run: GateRun, limit: int) -> list[str]:
     if not run.families:
         return []
     lines = ["", "### Concept families", "",
-             "| Family | χ_model | CI | Δ vs baseline | Δ CI | Covered |",
-             "|---|---|---|---|---|---|"]
+             "| Family | χ_model | CI | Δ vs baseline | Δ CI | Covered | Purity | Driven by |",
+             "|---|---|---|---|---|---|---|---|"]
     for f in run.families[:limit]:
         p, reg = f.performance, f.regression
         lines.append(
@@ -115,7 +136,8 @@ def _families(run: GateRun, limit: int) -> list[str]:
             f"| {interval(p.chi_model.low, p.chi_model.high)} "
             f"| {signed(reg.delta.value) if reg else DASH} "
             f"| {interval(reg.delta.low, reg.delta.high) if reg else DASH} "
-            f"| {f.coverage.covered}/{f.coverage.members} |")
+            f"| {f.coverage.covered}/{f.coverage.members} "
+            f"| {cell(_purity_cell(f), 80)} | {cell(_drivers_cell(f), 100)} |")
     if len(run.families) > limit:
         lines.append(_more(len(run.families) - limit, "families"))
     return lines

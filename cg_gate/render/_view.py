@@ -11,8 +11,11 @@ import math
 from dataclasses import dataclass, field
 from typing import Any
 
+from markupsafe import Markup
+
 from cg_gate import __version__
 from cg_gate.record import ConceptRecord, FamilyResult, GateRun, ItemRecord, Manifest, Verdict
+from cg_gate.render._contexts import contexts_html
 from cg_gate.render._format import (
     DASH,
     SEVERITY_RANK,
@@ -122,6 +125,32 @@ class MemberView:
     id: int
     label: str
     reasons: str
+    selectivity: str
+    contexts: list[Markup]
+
+
+@dataclass(frozen=True)
+class AttributionRow:
+    category: str
+    intended: bool
+    mass_share: str
+    mass_width: float
+    active: str
+    chi_model: str
+    baseline: str
+    delta: str
+    delta_share: str
+    delta_class: str
+
+
+@dataclass(frozen=True)
+class DriverRow:
+    item_id: str
+    category: str
+    baseline_score: str
+    score: str
+    delta: str
+    mass_share: str
 
 
 @dataclass(frozen=True)
@@ -149,6 +178,16 @@ class FamilyCard:
     stability_std: str
     members: list[MemberView]
     more_members: int
+    purity: str
+    purity_class: str
+    selection: str
+    coverage_note: str
+    attribution: list[AttributionRow]
+    attribution_more: int
+    has_delta: bool
+    drivers: list[DriverRow]
+    drivers_title: str
+    scoped: str
 
 
 @dataclass(frozen=True)
@@ -203,6 +242,8 @@ class ConceptRow:
     baseline: str
     coverage: str
     examples: list[ExampleView]
+    contexts: list[Markup]
+    detection: str
 
 
 @dataclass(frozen=True)
@@ -421,7 +462,12 @@ def _reading(fam: FamilyResult, verdict: Verdict | None) -> tuple[str, str]:
     reg = fam.regression
     if reg is None:
         return "no baseline to compare against", "muted"
-    d = reg.delta
+    if verdict is not None and verdict.raw_status == "insufficient_data":
+        return "not judged: " + verdict.message, "muted"
+    d, where = reg.delta, ""
+    if verdict is not None and verdict.evidence.get("scope") == "intended" and fam.scoped \
+            and fam.scoped.delta is not None:
+        d, where = fam.scoped.delta, f" on {', '.join(fam.scoped.categories)} items"
     if d.value is None:
         return "not comparable: too little support on one side", "muted"
     tolerance = None
@@ -431,13 +477,13 @@ def _reading(fam: FamilyResult, verdict: Verdict | None) -> tuple[str, str]:
     if verdict is not None and verdict.raw_status in ("fail", "error"):
         beyond = f" beyond tolerance {num(tolerance)}" if isinstance(tolerance, (int, float)) else ""
         waived = " (waived)" if verdict.status == "waived" else ""
-        return f"drop of {num(drop)}{beyond}{waived}", "fail"
+        return f"drop of {num(drop)}{where}{beyond}{waived}", "fail"
     if d.high is not None and d.high < 0:
         within = f", within tolerance {num(tolerance)}" if isinstance(tolerance, (int, float)) else ""
-        return f"drop of {num(drop)}{within}", "warn"
+        return f"drop of {num(drop)}{where}{within}", "warn"
     if d.low is not None and d.low > 0:
-        return f"improvement of {num(d.value)}", "pass"
-    return "no detectable regression", "pass"
+        return f"improvement of {num(d.value)}{where}", "pass"
+    return f"no detectable regression{where}", "pass"
 
 
 MAX_MEMBERS_SHOWN = 30
@@ -451,14 +497,110 @@ def _reason_text(reason: str) -> str:
     return reason
 
 
+MAX_ATTRIBUTION_ROWS = 8
+"""Categories listed per family card, largest saliency mass first."""
+
+REJECT_WORDS = {"dense": "dense", "rare": "rare", "unspecific": "unspecific",
+                "imprecise": "imprecise", "beyond_top_k": "beyond top k"}
+
+
+def _purity(fam: FamilyResult) -> tuple[str, str]:
+    p = fam.purity
+    if not p.intended:
+        return ("no intended categories named in the policy: purity not checked", "muted")
+    named = ", ".join(p.intended)
+    drift = ""
+    if p.measured_on == "baseline" and p.candidate_share is not None:
+        drift = f"; {percent(p.candidate_share)} on the candidate"
+    if not p.judged:
+        return (f"not judged — {p.reason}{drift}", "warn")
+    where = " on the baseline model" if p.measured_on == "baseline" else ""
+    return (f"{percent(p.intended_share)} of its saliency lies on {named}{where} "
+            f"(needs {percent(p.min_purity)}){drift}", "pass")
+
+
+def _selection(fam: FamilyResult) -> str:
+    sel = fam.selection
+    if sel is None:
+        return "members chosen by label or id (no exemplars)"
+    rejected = ", ".join(f"{n:,} {REJECT_WORDS.get(k, k)}" for k, n in sel.rejected.items() if n)
+    confused = sorted(sel.confusions.items(), key=lambda kv: -kv[1])[:2]
+    if confused:
+        rejected += " (unspecific mostly against " + ", ".join(f"{g} {n:,}" for g, n in confused) + ")"
+    held = (f"; held-out AUROC {num(sel.heldout_auroc)} ({sel.n_heldout} held-out exemplars vs "
+            f"{sel.n_negatives_heldout} negatives)" if sel.heldout_auroc is not None else
+            "; no held-out exemplars, so selectivity is not measured")
+    return (f"{len(fam.members)} of {sel.candidates:,} candidate features kept from "
+            f"{sel.n_fit} fit exemplars; rejected {rejected or 'none'}{held}")
+
+
+def _coverage_note(fam: FamilyResult) -> str:
+    cov = fam.coverage
+    if cov.exercise_strength is None:
+        return "covered = fires on the suites at all"
+    dense = f"; {len(cov.dense_ids)} dense members left out" if cov.dense_ids else ""
+    return (f"a member counts as covered when ≥ {cov.exercise_min_items} items make it fire at "
+            f"≥ {percent(cov.exercise_strength)} of its exemplar level (read on the "
+            f"{cov.measured_on} model); "
+            f"{cov.exercising_items or 0} items exercise the family{dense}")
+
+
+def _attribution(fam: FamilyResult) -> list[AttributionRow]:
+    reg = fam.regression
+    delta = reg.delta.value if reg is not None else None
+    intended = set(fam.purity.intended)
+    rows = []
+    for a in fam.attribution[:MAX_ATTRIBUTION_ROWS]:
+        share = (a.delta_contribution / delta if delta and a.delta_contribution is not None
+                 else None)
+        drives = share is not None and share > 0 and delta is not None and delta < 0
+        rows.append(AttributionRow(
+            category=a.category or a.suite, intended=a.category in intended,
+            mass_share=percent(a.mass_share), mass_width=round(100 * (a.mass_share or 0.0), 1),
+            active=f"{a.active_items}/{a.n_items}", chi_model=num(a.chi_model),
+            baseline=num(a.baseline_chi_model), delta=signed(a.delta_contribution, 3),
+            delta_share=percent(share) if drives else DASH,
+            delta_class="fail" if drives and share >= 0.25 else "",
+        ))
+    return rows
+
+
+def _drivers(fam: FamilyResult) -> tuple[list[DriverRow], str]:
+    rows = [DriverRow(item_id=d.id, category=d.category or d.suite,
+                      baseline_score=num(d.baseline_score), score=num(d.score),
+                      delta=signed(d.delta_contribution, 3), mass_share=percent(d.mass_share))
+            for d in fam.drivers]
+    if fam.regression is not None and fam.regression.delta.value is not None:
+        return rows, "Items that pull Δχ_model down most"
+    return rows, "Items with the most family saliency"
+
+
+def _scoped_text(fam: FamilyResult) -> str:
+    """The figures the rules judge by default when the policy names intended categories."""
+    sc = fam.scoped
+    if sc is None:
+        return ""
+    text = (f"{', '.join(sc.categories)} items only ({sc.items}): χ_model "
+            f"{num(sc.chi_model.value)} {interval(sc.chi_model.low, sc.chi_model.high)}")
+    if sc.delta is not None:
+        text += (f", baseline {num(sc.baseline_chi_model)}, Δ {signed(sc.delta.value)} "
+                 f"{interval(sc.delta.low, sc.delta.high)}")
+    return text + "; the figures above pool all items"
+
+
 def _family(run: GateRun, fam: FamilyResult) -> FamilyCard:
     perf = fam.performance
     cov = fam.coverage
     reg = fam.regression
     reading, reading_class = _reading(fam, _regression_verdict(run, fam.name))
     members = [MemberView(id=m.id, label=m.label or DASH,
-                          reasons=", ".join(map(_reason_text, m.reasons)))
+                          reasons=", ".join(map(_reason_text, m.reasons)),
+                          selectivity=(f"held-out AUROC {num(m.heldout_auroc)}"
+                                       if m.heldout_auroc is not None else ""),
+                          contexts=contexts_html(m.contexts, limit=1, max_chars=90))
                for m in fam.members[:MAX_MEMBERS_SHOWN]]
+    purity_text, purity_class = _purity(fam)
+    drivers, drivers_title = _drivers(fam)
     fraction = cov.covered_fraction
     return FamilyCard(
         name=fam.name,
@@ -486,6 +628,16 @@ def _family(run: GateRun, fam: FamilyResult) -> FamilyCard:
         stability_std=num(perf.stability_std, 3),
         members=members,
         more_members=max(0, len(fam.members) - MAX_MEMBERS_SHOWN),
+        purity=purity_text,
+        purity_class=purity_class,
+        selection=_selection(fam),
+        coverage_note=_coverage_note(fam),
+        attribution=_attribution(fam),
+        attribution_more=max(0, len(fam.attribution) - MAX_ATTRIBUTION_ROWS),
+        has_delta=reg is not None and reg.delta.value is not None,
+        drivers=drivers,
+        drivers_title=drivers_title,
+        scoped=_scoped_text(fam),
     )
 
 
@@ -525,13 +677,19 @@ def _example(item: ItemRecord) -> ExampleView:
                        score=num(item.score), score_class=score_class)
 
 
+N_CONTEXTS = 2
+"""Top-activating contexts shown per ranked concept (results.json keeps up to three)."""
+
+
 def _concept(c: ConceptRecord, items: dict[str, ItemRecord]) -> ConceptRow:
     examples = [_example(items[i]) for i in c.top_items if i in items][:N_EXAMPLES]
     return ConceptRow(
         id=c.id, label=c.label or f"feature {c.id} (unlabelled)", support=c.support,
         chi_model=num(c.chi_model.value), chi_ci=interval(c.chi_model.low, c.chi_model.high),
         lift=signed(c.lift), baseline=num(c.baseline_chi_model), coverage=c.coverage_all,
-        examples=examples,
+        examples=examples, contexts=contexts_html(c.contexts, limit=N_CONTEXTS, max_chars=100),
+        detection=(f"label detection {num(c.label_detection)}"
+                   if c.label_detection is not None else ""),
     )
 
 
@@ -539,7 +697,7 @@ def _concepts(run: GateRun) -> tuple[list[ConceptRow], list[ConceptRow]]:
     items: dict[str, ItemRecord] = {}
     for item in run.items:
         items.setdefault(item.id, item)
-    supported = [c for c in run.concepts if c.chi_model.value is not None]
+    supported = [c for c in run.concepts if c.chi_model.value is not None and not c.dense]
     ranked = sorted(supported, key=lambda c: (c.chi_model.value, c.id))
     n = min(N_CONCEPTS_SHOWN, len(ranked) // 2 if len(ranked) > 1 else len(ranked))
     worst = [_concept(c, items) for c in ranked[:n]]
@@ -739,7 +897,10 @@ def build_view(run: GateRun, *, policy_source: str | None = None,
     fail_on = run.summary.fail_on
     worst, best = _concepts(run)
     a = m.analysis
-    supported = sum(1 for c in run.concepts if c.chi_model.value is not None)
+    supported = sum(1 for c in run.concepts if c.chi_model.value is not None and not c.dense)
+    dense = sum(1 for c in run.concepts if c.dense)
+    dense_note = (f" {dense} dense concepts (firing on more than {percent(a.max_density)} of "
+                  "ordinary reference text) are left out." if dense else "")
     return ReportView(
         title=f"cg-gate governance report — {model_name(m.model)}",
         run_id=m.run_id,
@@ -763,7 +924,8 @@ def build_view(run: GateRun, *, policy_source: str | None = None,
         worst=worst,
         best=best,
         concept_note=(f"{supported} of {len(run.concepts)} firing concepts have support ≥ "
-                      f"{a.min_support} items; only those are ranked."),
+                      f"{a.min_support} items and are not dense; only those are ranked."
+                      + dense_note),
         categories=_categories(run),
         headline_score=percent(run.summary.mean_score),
         headline_baseline=percent(run.summary.baseline_mean_score),
