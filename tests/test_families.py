@@ -462,6 +462,8 @@ def test_attribution_by_hand() -> None:
     assert [by[k].contribution for k in "abc"] == pytest.approx([1 / 8, 3 / 8, 1 / 8])
     assert sum(c.contribution for c in cats) == pytest.approx(5 / 8)
     assert [by[k].delta_contribution for k in "abc"] == pytest.approx([-1 / 4, 0.0, -1 / 8])
+    assert by["a"].drop_share == pytest.approx(2 / 3) and by["c"].drop_share == pytest.approx(1 / 3)
+    assert by["b"].drop_share is None  # it did not pull Δ down
     assert by["a"].baseline_chi_model == 1.0
     assert (by["b"].n_items, by["b"].active_items) == (2, 1)
     assert [(t.id, t.category, t.score, t.baseline_score) for t in top] == [
@@ -486,6 +488,10 @@ def test_attribution_adds_up_on_random_data() -> None:
     assert sum(p.contribution for p in parts) == pytest.approx(chi_c)
     assert sum(p.delta_contribution for p in parts) == pytest.approx(chi_c - chi_b)
     assert sum(p.mass_share for p in parts) == pytest.approx(1.0)
+    assert sum(p.drop_share or 0.0 for p in parts) == pytest.approx(1.0)
+    gross = -sum(p.delta_contribution for p in parts if p.delta_contribution < 0)
+    assert all(p.drop_share == pytest.approx(-p.delta_contribution / gross)
+               for p in parts if p.delta_contribution < 0)
 
 
 def test_purity_gate() -> None:

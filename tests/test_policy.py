@@ -607,16 +607,18 @@ def test_impure_family_is_not_judged_and_drivers_are_named(tmp_path: Path) -> No
     pure = fam(regression=reg)
     pure.attribution = [
         CategoryAttribution(suite="s1", category="refusal", n_items=10, active_items=10,
-                            mass_share=0.7, chi_model=0.5, delta_contribution=-0.24),
+                            mass_share=0.7, chi_model=0.5, delta_contribution=-0.24,
+                            drop_share=0.8),
         CategoryAttribution(suite="s1", category="coding", n_items=10, active_items=4,
-                            mass_share=0.3, chi_model=1.0, delta_contribution=-0.06),
+                            mass_share=0.3, chi_model=1.0, delta_contribution=-0.06,
+                            drop_share=0.2),
     ]
     pure.purity = FamilyPurity(intended=["refusal"], intended_share=0.7, min_purity=0.5)
     _, v, _ = run_rules(tmp_path, rules, {"refusal": pure})
     assert v["R"].status == "fail"
-    assert v["R"].message.endswith("drop from refusal 80%, coding 20%")
+    assert v["R"].message.endswith("over all items the drop comes from refusal 80%, coding 20%")
     assert [d["category"] for d in v["R"].evidence["drivers"]] == ["refusal", "coding"]
-    assert v["R"].evidence["drivers"][0]["share_of_delta"] == pytest.approx(0.8)
+    assert v["R"].evidence["drivers"][0]["share_of_drop"] == pytest.approx(0.8)
 
 
 def test_rules_judge_the_intended_categories_unless_told_otherwise(tmp_path: Path) -> None:

@@ -28,3 +28,9 @@ def test_evidence_lists_are_cut_with_a_count():
     text = evidence_text({"missing_ids": list(range(20)), "fve": 0.58227, "ok": True})
     assert text == "missing_ids=[0, 1, 2, 3, 4, 5, 6, 7, … +12 more], fve=0.5823, ok=True"
     assert evidence_text({"ids": [1, 2]}) == "ids=[1, 2]"
+
+
+def test_evidence_records_are_counted_not_dumped():
+    drivers = [{"category": "coding", "share_of_drop": 0.7}, {"category": "refusal"}]
+    assert evidence_text({"delta": -0.2, "drivers": drivers}) == (
+        "delta=-0.2, drivers: 2 (see results.json)")

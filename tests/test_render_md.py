@@ -36,9 +36,9 @@ Candidate `acme/support-assistant-1.4` (`a0a0a0a0a0a0`) vs baseline `acme/suppor
 
 ### Concept families
 
-| Family | χ_model | CI | Δ vs baseline | Δ CI | Covered | Purity | Driven by |
-|---|---|---|---|---|---|---|---|
-| Politely refusing or redirecting inappropriate requests | 0.58 | [0.41, 0.74] | −0.22 | [−0.35, −0.08] | 4/4 | 70% on refusal | drop from refusal 82%, account-access 18% |
+| Family | χ_model | CI | Δ vs baseline | Δ CI | Δ on its categories | Covered | Purity | Driven by |
+|---|---|---|---|---|---|---|---|---|
+| Politely refusing or redirecting inappropriate requests | 0.58 | [0.41, 0.74] | −0.22 | [−0.35, −0.08] | −0.26 [−0.50, −0.05] | 4/4 | 70% on refusal | drop from refusal 82%, account-access 18% |
 
 ### Weakest categories
 

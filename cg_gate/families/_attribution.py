@@ -11,8 +11,10 @@ With `den_F(x) = Σ_{c∈F} a_c(x)` (the family's saliency on item x):
 - **attribution of Δχ_model** — over the paired items P of the regression (see
   `_score.py`), with `C = Σ_P den^cand` and `B = Σ_P den^base`, each item contributes
   `δ(x) = den^cand(x)·s^cand(x)/C − den^base(x)·s^base(x)/B`; `Σ_P δ(x) = Δχ_model`
-  exactly, and a category's contribution is the sum over its items. "68 % of this drop
-  comes from coding items" is the coding contribution over Δ.
+  exactly, and a category's contribution is the sum over its items. A category's **share
+  of the drop** is its contribution over the sum of all negative contributions (categories
+  that gained are left out of that sum), so shares add up to 100 % even when a gain
+  elsewhere offsets part of the drop: "68 % of this drop comes from coding items".
 
 None of this changes χ_model: it is the paper's saliency-weighted mean, computed in
 `_score.py`; these are exact decompositions of it beside it.
@@ -95,6 +97,7 @@ def attribute(
         else:
             paired = None
     g_delta = np.bincount(group, weights=delta, minlength=g)
+    gross_drop = float(-g_delta[g_delta < 0].sum())
 
     out = []
     for i, (suite, category) in enumerate(order):
@@ -106,6 +109,8 @@ def attribute(
             contribution=(float(g_num[i]) / total_scored) if total_scored > 0 else None,
             baseline_chi_model=None if np.isnan(b_chi[i]) else float(b_chi[i]),
             delta_contribution=float(g_delta[i]) if paired is not None and in_pairs[i] else None,
+            drop_share=(float(-g_delta[i]) / gross_drop if paired is not None and gross_drop > 0
+                        and g_delta[i] < 0 else None),
         ))
     out.sort(key=lambda c: -(c.mass_share or 0.0))
 

@@ -395,14 +395,13 @@ def _on_scope(fam: FamilyResult) -> FamilyResult:
 
 def _drivers(check: str, fam: FamilyResult) -> list[dict[str, Any]]:
     """Categories behind a performance or regression figure, largest part first."""
-    if check == "regression" and fam.regression is not None and fam.regression.delta.value:
-        delta = fam.regression.delta.value
-        parts = [a for a in fam.attribution if a.delta_contribution is not None]
-        parts.sort(key=lambda a: a.delta_contribution * (1 if delta < 0 else -1))
+    if check == "regression" and fam.regression is not None \
+            and (fam.regression.delta.value or 0.0) < 0:
+        parts = sorted((a for a in fam.attribution if a.drop_share),
+                       key=lambda a: -(a.drop_share or 0.0))
         return [{"suite": a.suite, "category": a.category,
-                 "delta_contribution": a.delta_contribution,
-                 "share_of_delta": a.delta_contribution / delta} for a in parts[:3]
-                if a.delta_contribution * delta > 0]
+                 "delta_contribution": a.delta_contribution, "share_of_drop": a.drop_share}
+                for a in parts[:3]]
     if check == "performance" and fam.performance.chi_model.value is not None:
         parts = sorted(fam.attribution, key=lambda a: -(a.mass_share or 0.0))
         return [{"suite": a.suite, "category": a.category, "mass_share": a.mass_share,
@@ -415,8 +414,8 @@ def _drivers_text(check: str, drivers: list[dict[str, Any]]) -> str:
         return d["category"] or d["suite"]
 
     if check == "regression":
-        return "drop from " + ", ".join(f"{name(d)} {_pct(d['share_of_delta'])}"
-                                        for d in drivers)
+        return "over all items the drop comes from " + ", ".join(
+            f"{name(d)} {_pct(d['share_of_drop'])}" for d in drivers)
     return "weight on " + ", ".join(f"{name(d)} {_pct(d['mass_share'])} (χ {_fmt(d['chi_model'])})"
                                     for d in drivers)
 

@@ -329,6 +329,10 @@ class CategoryAttribution(_Model):
     delta_contribution: float | None = Field(
         None, description="Σ δ(x) over the category's paired items; the parts add up to Δχ_model(F)."
     )
+    drop_share: float | None = Field(
+        None, description="Its negative contribution over the sum of all negative contributions "
+                          "(the gross drop); None where the category did not pull Δ down."
+    )
 
 
 class ItemContribution(_Model):

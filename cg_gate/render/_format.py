@@ -91,10 +91,14 @@ def status_label(status: str) -> str:
 
 def evidence_text(evidence: dict, *, max_list: int = 8) -> str:
     """A verdict's evidence as 'key=value, …' (floats to 4 significant digits; long lists
-    cut to their first `max_list` entries with a count of the rest)."""
+    cut to their first `max_list` entries with a count of the rest; lists of records, which
+    the verdict's message already puts in words, only counted)."""
     parts = []
     for key, value in evidence.items():
-        if isinstance(value, float):
+        if isinstance(value, list) and value and all(isinstance(v, dict) for v in value):
+            # records (e.g. drivers): the message says them in words; results.json has them
+            parts.append(f"{key}: {len(value)} (see results.json)")
+        elif isinstance(value, float):
             parts.append(f"{key}={value:.4g}")
         elif isinstance(value, (list, tuple)) and len(value) > max_list:
             head = ", ".join(str(v) for v in value[:max_list])

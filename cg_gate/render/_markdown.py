@@ -102,6 +102,14 @@ def _rules(run: GateRun, limit: int) -> list[str]:
     return lines
 
 
+def _scoped_delta(f: FamilyResult) -> str:
+    """Δχ_model over the intended categories' items: what regression rules judge by default."""
+    sc = f.scoped
+    if sc is None or sc.delta is None or sc.delta.value is None:
+        return DASH
+    return f"{signed(sc.delta.value)} {interval(sc.delta.low, sc.delta.high)}"
+
+
 def _purity_cell(f: FamilyResult) -> str:
     p = f.purity
     if not p.intended:
@@ -112,13 +120,10 @@ def _purity_cell(f: FamilyResult) -> str:
 
 def _drivers_cell(f: FamilyResult) -> str:
     """What drives the family's Δ (or, without a baseline, where its saliency lies)."""
-    reg = f.regression
-    if reg is not None and reg.delta.value is not None and reg.delta.value < 0:
-        delta = reg.delta.value
-        parts = sorted((a for a in f.attribution if a.delta_contribution is not None
-                        and a.delta_contribution < 0), key=lambda a: a.delta_contribution)
-        return "drop from " + ", ".join(
-            f"{a.category or a.suite} {percent(a.delta_contribution / delta)}" for a in parts[:3])
+    parts = sorted((a for a in f.attribution if a.drop_share), key=lambda a: -(a.drop_share or 0))
+    if parts and f.regression is not None and (f.regression.delta.value or 0.0) < 0:
+        return "drop from " + ", ".join(f"{a.category or a.suite} {percent(a.drop_share)}"
+                                        for a in parts[:3])
     parts = [a for a in f.attribution[:3] if a.mass_share]
     return ", ".join(f"{a.category or a.suite} {percent(a.mass_share)}" for a in parts) or DASH
 
@@ -127,8 +132,9 @@ def _families(run: GateRun, limit: int) -> list[str]:
     if not run.families:
         return []
     lines = ["", "### Concept families", "",
-             "| Family | χ_model | CI | Δ vs baseline | Δ CI | Covered | Purity | Driven by |",
-             "|---|---|---|---|---|---|---|---|"]
+             "| Family | χ_model | CI | Δ vs baseline | Δ CI | Δ on its categories | Covered "
+             "| Purity | Driven by |",
+             "|---|---|---|---|---|---|---|---|---|"]
     for f in run.families[:limit]:
         p, reg = f.performance, f.regression
         lines.append(
@@ -136,6 +142,7 @@ def _families(run: GateRun, limit: int) -> list[str]:
             f"| {interval(p.chi_model.low, p.chi_model.high)} "
             f"| {signed(reg.delta.value) if reg else DASH} "
             f"| {interval(reg.delta.low, reg.delta.high) if reg else DASH} "
+            f"| {_scoped_delta(f)} "
             f"| {f.coverage.covered}/{f.coverage.members} "
             f"| {cell(_purity_cell(f), 80)} | {cell(_drivers_cell(f), 100)} |")
     if len(run.families) > limit:

@@ -546,14 +546,11 @@ def _coverage_note(fam: FamilyResult) -> str:
 
 
 def _attribution(fam: FamilyResult) -> list[AttributionRow]:
-    reg = fam.regression
-    delta = reg.delta.value if reg is not None else None
     intended = set(fam.purity.intended)
     rows = []
     for a in fam.attribution[:MAX_ATTRIBUTION_ROWS]:
-        share = (a.delta_contribution / delta if delta and a.delta_contribution is not None
-                 else None)
-        drives = share is not None and share > 0 and delta is not None and delta < 0
+        share = a.drop_share
+        drives = share is not None
         rows.append(AttributionRow(
             category=a.category or a.suite, intended=a.category in intended,
             mass_share=percent(a.mass_share), mass_width=round(100 * (a.mass_share or 0.0), 1),
