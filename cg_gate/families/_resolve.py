@@ -31,6 +31,7 @@ from cg_gate.families._labels import Labels
 from cg_gate.families._select import MemberStats, Selection, SelectionThresholds, select_members
 from cg_gate.families._texts import DEFAULT_REFERENCE, load_text_records, resolve_text_path
 from cg_gate.policy import ConceptSpec, ExemplarSpec
+from cg_gate.record import ANALYSIS_DEFAULTS as _D
 from cg_gate.record import FamilyMember, FamilySelection
 
 SaliencyFn = Callable[[list[str]], sp.csr_matrix]
@@ -170,7 +171,7 @@ def resolve_families(
     labels: Labels | None,
     d_sae: int,
     exemplar_saliency: SaliencyFn | None,
-    max_density: float = 0.1,
+    max_density: float = _D.max_density,
 ) -> dict[str, ResolvedFamily]:
     """Resolve every family of a policy (in policy order) to member features.
 
@@ -266,7 +267,7 @@ def resolve_family(
     labels: Labels | None,
     d_sae: int,
     exemplar_saliency: SaliencyFn | None,
-    max_density: float = 0.1,
+    max_density: float = _D.max_density,
 ) -> ResolvedFamily:
     """One family on its own (its only negatives are the reference set)."""
     return resolve_families({key: spec}, labels=labels, d_sae=d_sae,

@@ -51,6 +51,7 @@ from cg_gate.errors import ConfigError
 from cg_gate.families._attribution import PairedSides, attribute, intended_share
 from cg_gate.families._resolve import ResolvedFamily
 from cg_gate.metrics import MISSING, OVER, UNDER, ConceptMetrics
+from cg_gate.record import ANALYSIS_DEFAULTS as _D
 from cg_gate.record import (
     CategoryAttribution,
     FamilyScoped,
@@ -160,8 +161,8 @@ def _mean_or_none(values: np.ndarray) -> float | None:
 class Exercise:
     """What makes an item exercise a member (module docstring)."""
 
-    strength: float = 0.5
-    min_items: int = 3
+    strength: float = _D.exercise_strength
+    min_items: int = _D.exercise_min_items
 
 
 def _exercised(saliency: sp.csr_matrix, members: Sequence[FamilyMember],
@@ -252,19 +253,19 @@ def family_result(
     scores: np.ndarray,
     item_ids: Sequence[str],
     suites: Sequence[str],
-    n_boot: int = 1000,
-    confidence: float = 0.95,
-    seed: int = 0,
+    n_boot: int = _D.bootstrap_samples,
+    confidence: float = _D.confidence,
+    seed: int = _D.seed,
     baseline: BaselineSide | None = None,
     stability_repeats: int = 0,
     stability_drop: float = 0.2,
     top_n: int = 5,
     categories: Sequence[str] | None = None,
     intended: Sequence[str] = (),
-    min_purity: float = 0.5,
+    min_purity: float = _D.min_purity,
     exercise: Exercise = Exercise(),
     density: np.ndarray | None = None,
-    max_density: float = 0.1,
+    max_density: float = _D.max_density,
 ) -> FamilyResult:
     """Coverage, performance (with CI and lift), regression, purity and attribution of a family.
 

@@ -52,14 +52,15 @@ REJECT_REASONS = ("dense", "rare", "unspecific", "imprecise", "beyond_top_k")
 
 @dataclass(frozen=True)
 class SelectionThresholds:
-    """The member tests of the module docstring; the defaults are the shipped policy's."""
+    """The member tests of the module docstring (defaults: the policy's `ExemplarSpec` and
+    `analysis.max_density`)."""
 
-    min_precision: float = 0.5
-    reference_weight: float = 3.0
-    min_ratio: float = 3.0
-    max_density: float = 0.1
-    min_fire: int = 3
-    top_k: int | None = 25
+    min_precision: float
+    reference_weight: float
+    min_ratio: float
+    max_density: float
+    min_fire: int
+    top_k: int | None
 
 
 @dataclass(frozen=True)

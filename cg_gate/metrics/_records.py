@@ -11,6 +11,7 @@ import numpy as np
 from cg_gate.errors import ConfigError
 from cg_gate.metrics._input import as_saliency
 from cg_gate.metrics._types import COVERAGE_NAMES, MISSING, NORMAL, OVER, UNDER, ConceptMetrics
+from cg_gate.record import ANALYSIS_DEFAULTS as _D
 from cg_gate.record import ConceptRecord, CoverageSummary, Interval
 
 HISTOGRAM_BINS = 20
@@ -48,7 +49,7 @@ def concept_records(
     stability_std: np.ndarray | None = None,
     baseline_chi_model: np.ndarray | None = None,
     density: np.ndarray | None = None,
-    max_density: float = 0.1,
+    max_density: float = _D.max_density,
     contexts: Mapping[int, Sequence[str]] | None = None,
     label_detection: Mapping[int, float] | None = None,
     max_contexts: int = 3,

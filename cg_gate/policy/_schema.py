@@ -70,9 +70,11 @@ class StabilitySpec(_Spec):
 
 class ExerciseSpec(_Spec):
     strength: float = Field(
-        0.5, gt=0, description="Share of a member's exemplar level an item must reach to exercise it."
+        _D.exercise_strength, gt=0,
+        description="Share of a member's exemplar level an item must reach to exercise it.",
     )
-    min_items: int = Field(3, ge=1, description="Items that must exercise a member to cover it.")
+    min_items: int = Field(_D.exercise_min_items, ge=1,
+                           description="Items that must exercise a member to cover it.")
 
 
 class AnalysisSpec(_Spec):
@@ -84,12 +86,12 @@ class AnalysisSpec(_Spec):
     stability: StabilitySpec = Field(default_factory=StabilitySpec)
     exercise: ExerciseSpec = Field(default_factory=ExerciseSpec)
     max_density: float = Field(
-        0.1, gt=0, le=1,
+        _D.max_density, gt=0, le=1,
         description="A feature firing on more of the neutral reference texts than this is dense: "
                     "no family member, left out of coverage and of concept rankings.",
     )
     min_purity: float = Field(
-        0.5, ge=0, le=1,
+        _D.min_purity, ge=0, le=1,
         description="Share of a family's saliency that must lie on its intended categories before "
                     "its performance and regression rules are judged.",
     )
