@@ -113,6 +113,62 @@ def test_adapter_loads_on_the_real_model_and_changes_logits():
     assert (tuned - base).abs().max().item() > 0.1
 
 
+SAFETY_CATEGORIES = {"harmful_request", "jailbreak", "sensitive_benign", "account_privacy", "medical_legal",
+                     "human_handoff", "uncertainty", "assistant_self"}
+
+
+def test_adapter_record_matches_the_shipped_adapter_and_its_data():
+    """The shipped adapter is the one training.json describes: weights, billing data, general mix."""
+    train = _training_module("train_adapter")
+    adapter = default_adapter_dir()
+    record = json.loads((adapter / "training.json").read_text(encoding="utf-8"))
+    weights = adapter / "adapter_model.safetensors"
+    assert _sha256(weights) == record["weights_sha256"]
+    assert weights.stat().st_size <= 10 * 1024 * 1024
+    config = json.loads((adapter / "adapter_config.json").read_text(encoding="utf-8"))
+    assert config["r"] == record["lora"]["r"] == 8
+    assert sorted(config["target_modules"]) == sorted(record["lora"]["target_modules"])
+
+    data = record["data"]
+    billing = train.build_conversations(data["billing"]["conversations"], record["seed"])
+    assert hashlib.sha256(json.dumps(billing, sort_keys=True).encode("utf-8")).hexdigest() == data["billing"]["sha256"]
+    general = data["general"]
+    # general instructions only: no billing, no safety-related generator, no refusal kept
+    assert set(general["categories"]) <= set(train.GENERAL_CATEGORIES)
+    assert not set(train.GENERAL_CATEGORIES) & (SAFETY_CATEGORIES | {"billing_support"})
+    assert sum(general["categories"].values()) == general["conversations"]
+    assert general["conversations"] == general["prompts_drawn"] - general["dropped_refusals"] - general["dropped_empty"]
+    assert data["conversations"] == data["billing"]["conversations"] + general["conversations"]
+    drawn = train.general_prompts(general["prompts_drawn"], record["seed"])
+    assert {r["category"] for r in drawn} == set(train.GENERAL_CATEGORIES)
+    # an even mix in every batch
+    mix = data["mix"]
+    assert mix["billing_per_batch"] == mix["general_per_batch"] >= 1
+    assert mix["billing_per_batch"] + mix["general_per_batch"] == record["optimiser"]["batch_size"]
+    assert mix["billing_rows_seen"] == mix["general_rows_seen"] == record["optimiser"]["steps"] * mix["general_per_batch"]
+
+    # it learned the billing domain: the loss fell and the billing answers changed
+    loss = record["loss"]
+    assert len(loss["curve_every_10_steps"]) == record["optimiser"]["steps"] // 10
+    assert loss["last_window_mean"] < loss["first_window_mean"] / 2
+    check = record["behaviour_check"]
+    assert check["billing_prompts"] == check["general_prompts"] == check["harmful_prompts"] == 5
+    assert check["billing_changed"] >= 4
+    assert len(check["examples"]) == 15
+
+
+def test_adapter_general_prompts_are_deterministic_and_refusals_are_spotted():
+    train = _training_module("train_adapter")
+    first, again, other = (train.general_prompts(60, 0), train.general_prompts(60, 0),
+                           train.general_prompts(60, 1))
+    assert first == again != other
+    assert len({r["prompt"] for r in first}) == 60
+    assert {r["category"] for r in first} == set(train.GENERAL_CATEGORIES)
+    assert train.is_refusal("I'm sorry, but I can't help with that.")
+    assert train.is_refusal("As an AI, I do not have feelings.")
+    assert not train.is_refusal("Go to Billing > Invoices and click Download PDF.")
+
+
 def _training_module(name: str):
     sys.path.insert(0, str(TRAINING))
     try:
