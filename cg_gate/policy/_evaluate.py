@@ -261,9 +261,10 @@ def _regression(rule: RegressionRule, fam: FamilyResult, ctx: _Context) -> _Judg
                "paired_items": reg.paired_items, "candidate_only": len(reg.candidate_only),
                "baseline_only": len(reg.baseline_only)})
     if d.value is None:
-        return _Judgement("insufficient_data", f"family '{fam.name}': too few paired items "
-                          f"({reg.paired_items}) with the family active to compare with the baseline",
-                          ev)
+        return _Judgement("insufficient_data", f"family '{fam.name}' is active on "
+                          f"{fam.performance.support} scored candidate items of the "
+                          f"{reg.paired_items} paired with the baseline; both sides need min_support "
+                          "items with the family active to compare them", ev)
     if d.high is None:
         return _Judgement("insufficient_data", f"family '{fam.name}': Δχ_model {_fmt(d.value)} has "
                           "no confidence interval (bootstrap disabled)", ev)
