@@ -502,6 +502,9 @@ def test_purity_gate() -> None:
     assert not low.judged and low.intended_share == pytest.approx(2 / 8)
     assert "25 %" in low.reason and "a 38 %" in low.reason
     assert purity(cats, [], 0.5, "fam").judged  # no intended categories: no gate
+    absent = purity(cats, ["refusal"], 0.5, "fam")  # the suites have no such category
+    assert not absent.judged and "concepts.fam.categories" in absent.reason
+    assert "categories are a, b, c" in absent.reason
     cats0, _ = attribute(np.zeros(6), S_CAND, IDS, ["s"] * 6, CATS)
     assert not purity(cats0, ["a"], 0.5, "fam").judged
 

@@ -397,6 +397,13 @@ def purity(attribution: Sequence[CategoryAttribution], intended: Sequence[str],
                                    f"{named} cannot be measured")
     if share >= min_purity:
         return FamilyPurity(intended=list(intended), intended_share=share, min_purity=min_purity)
+    if not any(a.category in set(intended) for a in attribution):
+        present = ", ".join(sorted({a.category for a in attribution})[:8])
+        return FamilyPurity(
+            intended=list(intended), intended_share=share, min_purity=min_purity, judged=False,
+            reason=f"no suite item is in family '{name}''s categories ({named}); the suites' "
+                   f"categories are {present}: name the ones this family is meant for in the "
+                   f"policy (concepts.{name}.categories) to judge it")
     others = sorted((a for a in attribution if a.category not in set(intended)),
                     key=lambda a: -(a.mass_share or 0.0))[:3]
     where = ", ".join(f"{a.category} {100 * (a.mass_share or 0):.0f} %" for a in others)
