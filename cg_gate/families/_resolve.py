@@ -179,8 +179,9 @@ def resolve_families(
     it is required when any family has exemplars. Raises `PolicyError` for ids beyond the
     SAE and `ConfigError` when exemplars cannot be scored.
     """
-    texts: dict[str, _Texts] = {}
-    references: dict[str, _Texts] = {}
+    texts: dict[str, _Texts] = {}  # exemplar family → its texts' saliency
+    references: dict[str, _Texts] = {}  # reference file → its texts' saliency (read once)
+    reference_of: dict[str, _Texts] = {}  # exemplar family → its reference set
     for key, spec in concepts.items():
         ex = spec.match.exemplars
         if ex is None:
@@ -194,17 +195,18 @@ def resolve_families(
         if ref_key not in references:
             references[ref_key] = _read(reference_split(ex), exemplar_saliency, d_sae,
                                         "the reference set")
-        texts[key + "\0ref"] = references[ref_key]
+        reference_of[key] = references[ref_key]
 
     out = {}
     for key, spec in concepts.items():
         members = _by_labels_and_ids(key, spec, labels, d_sae)
         selection = None
         ex = spec.match.exemplars
-        notes = [] if not spec.match.labels or labels else \
-            ["label selectors ignored: no labels file for this SAE"]
+        notes = []
+        if spec.match.labels and not labels:
+            notes.append("label selectors ignored: no labels file for this SAE")
         if ex is not None:
-            own, ref = texts[key], texts[key + "\0ref"]
+            own, ref = texts[key], reference_of[key]
             others = [k for k in concepts if k != key and k in texts] if ex.contrast else []
             neg_fit = {k: texts[k].fit for k in others} | {REFERENCE_GROUP: ref.fit}
             neg_held = {k: texts[k].heldout for k in others} | {REFERENCE_GROUP: ref.heldout}

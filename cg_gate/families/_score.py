@@ -284,9 +284,8 @@ def family_result(
     sal = sp.csr_matrix(saliency)
     # Exemplar levels and purity are read on the model the family was resolved on: the
     # baseline when there is one (the pipeline reads exemplars there), else the candidate.
-    reference, measured_on = sal, "candidate"
-    if baseline is not None:
-        reference, measured_on = _aligned_baseline(item_ids, suites, baseline, k), "baseline"
+    base = _baseline_rows(baseline, item_ids, suites, members, k) if baseline is not None else None
+    reference, measured_on = (base.aligned, "baseline") if base is not None else (sal, "candidate")
     cov_members = [m for m in resolved.members  # explicit ids are the policy's own choice
                    if density is None or density[m.id] <= max_density or "id" in m.reasons]
     exercised = _exercised(reference, cov_members, exercise)
@@ -326,16 +325,16 @@ def family_result(
                                     top_items=[str(item_ids[i]) for i in top])
 
     regression, paired = None, None
-    if baseline is not None:
-        regression, paired = _regression(members, den, scores, item_ids, suites, baseline,
-                                         metrics, n_boot=n_boot, confidence=confidence, seed=seed)
+    if base is not None:
+        regression, paired = _regression(den, scores, base, metrics, n_boot=n_boot,
+                                         confidence=confidence, seed=seed)
     cats = list(categories) if categories is not None else [""] * len(scores)
     attribution, drivers = attribute(den, scores, item_ids, suites, cats, paired=paired)
     scoped = None
     if intended:
         in_scope = np.isin(np.asarray(cats, dtype=object), list(intended))
-        scoped = _scoped(intended, den * in_scope, scores, in_scope, members, item_ids, suites,
-                         baseline, metrics, n_boot=n_boot, confidence=confidence, seed=seed)
+        scoped = _scoped(intended, den * in_scope, scores, in_scope, base, metrics,
+                         n_boot=n_boot, confidence=confidence, seed=seed)
     if measured_on == "baseline":
         ref_parts, _ = attribute(family_den(reference, members), scores, item_ids, suites, cats)
         pure = purity(ref_parts, intended, min_purity, resolved.key)
@@ -349,22 +348,34 @@ def family_result(
                         purity=pure, scoped=scoped)
 
 
-def _aligned_baseline(item_ids: Sequence[str], suites: Sequence[str], baseline: BaselineSide,
-                      k: int) -> sp.csr_matrix:
+@dataclass(frozen=True)
+class _BaselineRows:
+    """The baseline side, checked and paired with the candidate once per family."""
+
+    pairing: _Pairing
+    scores: np.ndarray
+    """Baseline s(x), in the baseline's row order."""
+    den: np.ndarray
+    """den_F(x) on the baseline, in the baseline's row order."""
+    aligned: sp.csr_matrix
     """The baseline's saliency in the candidate's row order (zero rows where unpaired)."""
-    if baseline.saliency.shape[1] != k:
-        raise ConfigError(f"baseline: saliency has {baseline.saliency.shape[1]} concepts, "
-                          f"metrics have {k}", fix="use the same SAE on both sides")
+
+
+def _baseline_rows(baseline: BaselineSide, item_ids: Sequence[str], suites: Sequence[str],
+                   members: np.ndarray, k: int) -> _BaselineRows:
+    scores = np.asarray(baseline.scores, dtype=np.float64)
+    _check_rows("baseline", baseline.saliency, scores, baseline.item_ids, baseline.suites, k)
     pairing = _pair(item_ids, suites, baseline)
     ci, bi = pairing.candidate_rows, pairing.baseline_rows
     pick = sp.csr_matrix((np.ones(ci.size), (ci, bi)),
                          shape=(len(item_ids), baseline.saliency.shape[0]))
-    return (pick @ sp.csr_matrix(baseline.saliency)).tocsr()
+    return _BaselineRows(pairing=pairing, scores=scores,
+                         den=family_den(baseline.saliency, members),
+                         aligned=(pick @ sp.csr_matrix(baseline.saliency)).tocsr())
 
 
 def _scoped(intended: Sequence[str], den: np.ndarray, scores: np.ndarray, in_scope: np.ndarray,
-            members: np.ndarray, item_ids: Sequence[str], suites: Sequence[str],
-            baseline: BaselineSide | None, metrics: ConceptMetrics, *, n_boot: int,
+            base: _BaselineRows | None, metrics: ConceptMetrics, *, n_boot: int,
             confidence: float, seed: int) -> FamilyScoped:
     """χ_model(F) and Δχ_model(F) over the items of the intended categories only."""
     rows = np.flatnonzero(~np.isnan(scores) & (den > 0))
@@ -376,9 +387,9 @@ def _scoped(intended: Sequence[str], den: np.ndarray, scores: np.ndarray, in_sco
                               seed=seed)
     out = FamilyScoped(categories=list(intended), items=int(in_scope.sum()), support=support,
                        chi_model=chi)
-    if baseline is not None:
-        reg, _ = _regression(members, den, scores, item_ids, suites, baseline, metrics,
-                             n_boot=n_boot, confidence=confidence, seed=seed, scope=in_scope)
+    if base is not None:
+        reg, _ = _regression(den, scores, base, metrics, n_boot=n_boot, confidence=confidence,
+                             seed=seed, scope=in_scope)
         out.baseline_chi_model, out.delta, out.paired_items = (reg.baseline_chi_model, reg.delta,
                                                                reg.paired_items)
     return out
@@ -451,19 +462,14 @@ def _pair(item_ids: Sequence[str], suites: Sequence[str], baseline: BaselineSide
     )
 
 
-def _regression(members: np.ndarray, c_den_all: np.ndarray, c_scores: np.ndarray,
-                item_ids: Sequence[str], suites: Sequence[str], baseline: BaselineSide,
+def _regression(c_den_all: np.ndarray, c_scores: np.ndarray, base: _BaselineRows,
                 metrics: ConceptMetrics, *, n_boot: int, confidence: float,
                 seed: int, scope: np.ndarray | None = None
                 ) -> tuple[FamilyRegression, PairedSides | None]:
-    b_scores = np.asarray(baseline.scores, dtype=np.float64)
-    _check_rows("baseline", baseline.saliency, b_scores, baseline.item_ids, baseline.suites,
-                metrics.n_concepts)
-    pairing = _pair(item_ids, suites, baseline)
+    pairing = base.pairing
     ci, bi = pairing.candidate_rows, pairing.baseline_rows
-    b_den_all = family_den(baseline.saliency, members)
-    c_den, b_den = c_den_all[ci], b_den_all[bi]
-    c_s, b_s = c_scores[ci], b_scores[bi]
+    c_den, b_den = c_den_all[ci], base.den[bi]
+    c_s, b_s = c_scores[ci], base.scores[bi]
     keep = ~np.isnan(c_s) & ~np.isnan(b_s) & ((c_den > 0) | (b_den > 0))
     n_pairs = int(ci.size)
     if scope is not None:  # only the pairs whose candidate item lies in the scope
