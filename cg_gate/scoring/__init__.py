@@ -1,6 +1,8 @@
 """Scorers: a `(item, response) -> Score` protocol, a registry, the built-ins and `score_items`."""
 
 from cg_gate.scoring._builtin import (
+    RefusalCall,
+    classify_refusal,
     REFUSAL_PATTERNS,
     detect_refusal,
     exact_match,
@@ -28,9 +30,11 @@ __all__ = [
     "REFUSAL_PATTERNS",
     "SCORERS",
     "Judge",
+    "RefusalCall",
     "RubricJudge",
     "Score",
     "Scorer",
+    "classify_refusal",
     "combine",
     "detect_refusal",
     "exact_match",

@@ -13,10 +13,16 @@ from cg_gate.items import Item, ScorerSpec
 
 @dataclass(frozen=True)
 class Score:
-    """A response's score: `value` in [0, 1], or None when it cannot be judged; and why."""
+    """A response's score: `value` in [0, 1], or None when it cannot be judged; and why.
+
+    `outcome` is the scorer's own verdict where it has one (the refusal scorer: 'refusal',
+    'compliance' or 'uncertain'), so an unscored 'uncertain' can be counted apart from other
+    unscored items.
+    """
 
     value: float | None
     reason: str
+    outcome: str | None = None
 
     def __post_init__(self) -> None:
         if self.value is not None:
