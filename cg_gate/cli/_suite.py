@@ -87,20 +87,23 @@ def show(ctx: click.Context, spec: str, category: str | None, mapping: dict[str,
 
 
 @suite.command("import")
-@click.option("--from", "source", type=click.Choice(["lm-eval", "inspect", "jsonl"]), required=True,
-              help="Format of the results file.")
-@click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option("--from", "source", required=True,
+              type=click.Choice(["lm-eval", "inspect", "openai-evals", "helm", "garak", "promptfoo", "jsonl"]),
+              help="Format of the results file (helm: the run directory).")
+@click.argument("file", type=click.Path(exists=True, path_type=Path))
 @click.option("--out", "out", type=click.Path(dir_okay=False, path_type=Path), required=True,
               help="Where to write the suite (project JSONL).")
 @click.option("--name", default=None, help="Suite name (default: the task name).")
 @click.option("--task", default=None, help="lm-eval: task name (default: from the file name).")
-@click.option("--model", default=None, help="lm-eval: model the samples came from.")
-@click.option("--metric", default=None, help="lm-eval: metric field to import as the score.")
+@click.option("--model", default=None,
+              help="lm-eval: model the samples came from; promptfoo: which provider's results to import.")
+@click.option("--metric", default=None, help="lm-eval, helm: metric to import as the score.")
 @click.option("--score-name", "score_name", default=None, help="inspect: which scorer's value to import.")
 @click.pass_context
 def import_(ctx: click.Context, source: str, file: Path, out: Path, name: str | None, task: str | None,
             model: str | None, metric: str | None, score_name: str | None) -> None:
-    """Import per-item results (lm-eval --log_samples, inspect_ai logs, JSONL) as a suite."""
+    """Import per-item results (lm-eval --log_samples, inspect_ai logs, OpenAI Evals logs, a HELM
+    run directory, a garak report.jsonl, promptfoo results.json, JSONL) as a suite."""
     from cg_gate.record import atomic_write_text
     from cg_gate.suites import import_results, suite_to_jsonl
 
@@ -109,6 +112,13 @@ def import_(ctx: click.Context, source: str, file: Path, out: Path, name: str | 
         options = {k: v for k, v in (("task", task), ("model", model), ("metric", metric)) if v}
     elif source == "inspect" and score_name:
         options = {"scorer": score_name}
+    elif source == "helm" and metric:
+        options = {"metric": metric}
+    elif source == "promptfoo" and model:
+        options = {"model": model}
+    if file.is_dir() and source != "helm":
+        raise SuiteError(f"{source} imports read a file, and this is a directory", path=file,
+                         fix="pass the results file (only --from helm reads a run directory)")
     s = import_results(file, source=source, name=name, **options)  # type: ignore[arg-type]
     atomic_write_text(out, suite_to_jsonl(s))
     scored = [i.score for i in s.items if i.score is not None]

@@ -2,9 +2,13 @@
 
 from cg_gate.suites._imports import (
     IMPORTERS,
+    import_garak,
+    import_helm,
     import_inspect,
     import_jsonl,
     import_lm_eval,
+    import_openai_evals,
+    import_promptfoo,
     import_results,
 )
 from cg_gate.suites._load import (
@@ -31,9 +35,13 @@ __all__ = [
     "Suite",
     "SuiteSpec",
     "derive_id",
+    "import_garak",
+    "import_helm",
     "import_inspect",
     "import_jsonl",
     "import_lm_eval",
+    "import_openai_evals",
+    "import_promptfoo",
     "import_results",
     "load_suite",
     "load_suites",
