@@ -281,7 +281,8 @@ def test_refusal_scores_carry_the_outcome():
 
 def test_refusal_is_linear_on_adversarial_text():
     # long runs that make backtracking engines blow up; RE2 walks each once
-    for text in ("I can't " * 20_000, "\"" + "a" * 200_000, "please " * 30_000 + "x", ", but" * 40_000):
+    for text in ("I can't " * 20_000, "\"" + "a" * 200_000, "please " * 30_000 + "x", ", but" * 40_000,
+                 "I can't do that, but " * 20_000, "Please contact support, however " * 20_000):
         assert classify_refusal(text).outcome in ("refusal", "compliance", "uncertain")
 
 
