@@ -362,6 +362,19 @@ def test_promptfoo_results_one_provider_with_grading_and_errors():
         import_results(p, source="promptfoo", model="anthropic:claude")
 
 
+def test_promptfoo_jsonl_output(tmp_path):
+    doc = json.loads((IMPORTS / "promptfoo_results.json").read_text())
+    rows = [r for r in doc["results"]["results"] if r["provider"]["id"] == "openai:gpt-4o-mini"]
+    p = write_jsonl(tmp_path / "results.jsonl", rows)
+    s = import_results(p, source="promptfoo")
+    assert [(i.id, i.score) for i in s.items] == [("t0", 1.0), ("t1", 1.0), ("t2", 0.0)]
+    assert s.provenance["tool_version"] is None  # the JSONL output carries no version
+    p.write_text(json.dumps(rows[0]) + "\n" + json.dumps({"foo": 1}) + "\n")
+    with pytest.raises(SuiteError, match="not a promptfoo result line") as err:
+        import_results(p, source="promptfoo")
+    assert err.value.line == 2
+
+
 def test_promptfoo_not_a_results_file(tmp_path):
     p = tmp_path / "r.json"
     p.write_text(json.dumps({"results": {"version": 3}}))

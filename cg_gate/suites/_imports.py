@@ -34,7 +34,8 @@ where they came from in `item.metadata["provenance"]` (importer, task, model) an
 - promptfoo (`promptfoo eval -o results.json`): `{evalId, results: {version, timestamp,
   results: [{testIdx, promptIdx, testCase: {vars, description, metadata}, prompt: {raw,
   label}, provider: {id}, response: {output}, success, score, gradingResult: {pass, score,
-  reason}, namedScores}], prompts, stats}, config, metadata: {promptfooVersion}}`.
+  reason}, namedScores}], prompts, stats}, config, metadata: {promptfooVersion}}`, or
+  `-o results.jsonl` with one of those results a line.
 - plain JSONL: `{id, input, response, score}` per line (optional `reason`, `target`,
   `category`), which is the project's JSONL with results filled in; other keys go to metadata.
 
@@ -702,7 +703,8 @@ def import_garak(path: str | Path, *, name: str | None = None) -> Suite:
 
 
 def import_promptfoo(path: str | Path, *, name: str | None = None, model: str | None = None) -> Suite:
-    """Read a promptfoo results file (`promptfoo eval -o results.json`, summary version 2 or 3).
+    """Read a promptfoo results file (`promptfoo eval -o results.json`, summary version 2 or 3,
+    or `-o results.jsonl`, one result a line).
 
     One provider's results are imported (`model`, required when the file has several); item
     ids are `t<testIdx>` (`t<testIdx>_p<promptIdx>` with several prompts); the score is the
@@ -712,9 +714,17 @@ def import_promptfoo(path: str | Path, *, name: str | None = None, model: str | 
     path = Path(path)
     if not path.is_file():
         raise SuiteError("promptfoo results file not found", path=path)
-    doc = _read_json(path)
-    summary = doc.get("results") if isinstance(doc, dict) else None
-    results = summary.get("results") if isinstance(summary, dict) else None
+    if path.suffix == ".jsonl":  # `-o results.jsonl`: one result a line, no summary
+        doc, summary, results = {}, {}, []
+        for lineno, row in jsonl_rows(path.read_text(encoding="utf-8"), path, error=SuiteError):
+            if not isinstance(row, dict) or not ("testCase" in row or "response" in row):
+                raise SuiteError("not a promptfoo result line (no testCase or response)", path=path, line=lineno,
+                                 fix="pass the file written by `promptfoo eval -o results.jsonl`")
+            results.append(row)
+    else:
+        doc = _read_json(path)
+        summary = doc.get("results") if isinstance(doc, dict) else None
+        results = summary.get("results") if isinstance(summary, dict) else None
     if not isinstance(results, list):
         raise SuiteError("not a promptfoo results file (no results.results list)", path=path,
                          fix="pass the JSON written by `promptfoo eval -o results.json`")
