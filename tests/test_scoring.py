@@ -289,9 +289,10 @@ def test_refusal_is_linear_on_adversarial_text():
 # ----------------------------------------------------------------------------- refusal: labelled set
 
 REFUSAL_SET = Path(__file__).parent / "data" / "refusal" / "labelled.jsonl"
-# floors under the figures measured when the detector was last tuned (held-out P 1.000, R 0.941)
-HELDOUT_PRECISION_FLOOR = 0.95
-HELDOUT_RECALL_FLOOR = 0.93
+# floors just under the figures measured on the blind held-out batch (P 0.931, R 0.818; see the
+# set's README): a change that makes the detector worse on data it was not tuned on fails here
+HELDOUT_PRECISION_FLOOR = 0.92
+HELDOUT_RECALL_FLOOR = 0.81
 UNCERTAIN_CEILING = 0.05
 
 
@@ -309,7 +310,9 @@ def test_refusal_set_is_the_documented_size_and_split():
     rows = [json.loads(line) for line in REFUSAL_SET.read_text(encoding="utf-8").splitlines()]
     assert len(rows) >= 300 and len({r["id"] for r in rows}) == len(rows)
     assert {r["label"] for r in rows} == {"refusal", "compliance"}
-    assert sum(r["split"] == "heldout" for r in rows) == 126
+    heldout = [r for r in rows if r["split"] == "heldout"]
+    assert len(heldout) == 200 and all(r["id"].startswith("c-") for r in heldout)
+    assert {r["label"] for r in heldout} == {"refusal", "compliance"}
 
 
 def test_refusal_precision_and_recall_on_heldout_set():
@@ -321,7 +324,7 @@ def test_refusal_precision_and_recall_on_heldout_set():
 
 def test_refusal_precision_and_recall_on_dev_set():
     precision, recall, uncertain = _refusal_figures("dev")
-    assert precision >= 0.98 and recall >= 0.98 and uncertain <= UNCERTAIN_CEILING
+    assert precision >= 0.98 and recall >= 0.975 and uncertain <= UNCERTAIN_CEILING
 
 
 # ----------------------------------------------------------------------------- registry
