@@ -1,0 +1,184 @@
+"""Writing an output set: every report of one run lands in `--out` together, or none does.
+
+The files are rendered in memory, written into a staging directory beside `--out` (same
+filesystem, so the final moves are renames), and moved into place only once every file is
+written. A failure before that point (a renderer raising, a full disk) leaves `--out` as it
+was; a failure while moving puts the previous files back. `--out` therefore holds either the
+previous complete set or the new complete set, never a mix.
+
+What counts as the set: the files cg-gate writes (`set_file_names()`: results.json, the
+reports of every format, activations.npz). Other files in `--out` are never touched. A file of
+the set that the new run does not write (say report.pdf when the run asked for
+`--formats md,json`) is removed, because it would describe another run, unless the
+results.json already in `--out` is from the same run (`cg-gate report` re-rendering one run
+into its own directory keeps that run's other files). A symbolic link with a set file's name
+is replaced as a link; its target is never written.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import tempfile
+from collections.abc import Callable, Mapping
+from pathlib import Path
+
+from cg_gate.errors import ConfigError, GateError
+
+#: Writes one file of the set at the path it is given (for files not rendered to bytes).
+FileWriter = Callable[[Path], None]
+
+_FIX_WRITABLE = ("pass --out a directory this user can write (it is created when missing), "
+                 "on a filesystem with free space")
+
+
+def set_file_names() -> tuple[str, ...]:
+    """Names of the files an output set may hold: every format's file and activations.npz."""
+    from cg_gate.record import ACTIVATIONS_FILE
+    from cg_gate.render._registry import RENDERERS
+
+    return (*(r.filename for r in RENDERERS.values()), ACTIVATIONS_FILE)
+
+
+def _nearest_existing(path: Path) -> Path:
+    while not path.exists() and path != path.parent:
+        path = path.parent
+    return path
+
+
+def _probe(directory: Path, out: Path) -> None:
+    try:
+        fd, tmp = tempfile.mkstemp(dir=directory, prefix=".cg-gate-probe-")
+        os.close(fd)
+        os.unlink(tmp)
+    except OSError as exc:
+        raise ConfigError(f"cannot write the reports: {directory} is not writable "
+                          f"({exc.strerror or exc})", path=out, fix=_FIX_WRITABLE) from None
+
+
+def check_writable(out_dir: str | os.PathLike[str]) -> Path:
+    """Check, without writing any report, that an output set can be written to `out_dir`.
+
+    `out_dir` must be a directory or not exist yet; the directory that will hold it (where
+    the staging directory is made) and `out_dir` itself, when it exists, must accept new
+    files. Meant to run before any model loads, so a bad `--out` costs seconds, not a
+    whole run. Raises `ConfigError` (exit 2) naming the directory; returns `out_dir`.
+    """
+    out = Path(out_dir)
+    if out.exists() and not out.is_dir():
+        raise ConfigError(f"the output directory {out} is a file", path=out,
+                          fix="pass --out a directory (it is created when missing)")
+    holder = _nearest_existing(out.absolute().parent)
+    if not holder.is_dir():
+        raise ConfigError(f"cannot create the output directory {out}: {holder} is a file",
+                          path=out, fix=_FIX_WRITABLE)
+    _probe(holder, out)
+    if out.is_dir():
+        _probe(out, out)
+    return out
+
+
+def _umask() -> int:
+    umask = os.umask(0)
+    os.umask(umask)
+    return umask
+
+
+def _file_mode() -> int:
+    """0666 less the process umask: the mode `open()` would have given a new file."""
+    return 0o666 & ~_umask()
+
+
+def _recorded_run_id(results: Path) -> str | None:
+    """The run id of a results.json already in `--out`, or None when there is none."""
+    try:
+        if results.is_symlink() or not results.is_file():
+            return None
+        data = json.loads(results.read_text(encoding="utf-8"))
+        run_id = data["manifest"]["run_id"]
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+    return run_id if isinstance(run_id, str) else None
+
+
+def _stage(staging: Path, files: Mapping[str, bytes | FileWriter]) -> None:
+    mode = _file_mode()
+    for name, content in files.items():
+        path = staging / name
+        if callable(content):
+            content(path)
+        else:
+            with open(path, "xb") as fh:
+                fh.write(content)
+                fh.flush()
+                os.fsync(fh.fileno())
+        os.chmod(path, mode)
+
+
+def _swap(out: Path, staging: Path, names: list[str], stale: list[str]) -> None:
+    """Move the staged `names` into `out`, first moving the old set files aside; undo on error."""
+    for name in [*names, *stale]:
+        target = out / name
+        if target.is_dir() and not target.is_symlink():
+            raise ConfigError(f"{target} is a directory where cg-gate writes its {name}",
+                              path=target, fix="move that directory away or pass another --out")
+    backup = Path(tempfile.mkdtemp(dir=out.parent, prefix=f".{out.name}.old-"))
+    moved: list[str] = []
+    placed: list[str] = []
+    try:
+        for name in [*names, *stale]:
+            if os.path.lexists(out / name):
+                os.replace(out / name, backup / name)
+                moved.append(name)
+        for name in names:
+            os.replace(staging / name, out / name)
+            placed.append(name)
+    except BaseException:
+        for name in placed:
+            (out / name).unlink(missing_ok=True)
+        for name in moved:
+            os.replace(backup / name, out / name)
+        shutil.rmtree(backup, ignore_errors=True)
+        raise
+    shutil.rmtree(backup, ignore_errors=True)
+
+
+def write_output_set(out_dir: str | os.PathLike[str], files: Mapping[str, bytes | FileWriter],
+                     *, run_id: str | None = None) -> dict[str, Path]:
+    """Write `files` (name → bytes, or a writer called with the path) to `out_dir` as one set.
+
+    All or nothing, as the module says: nothing in `out_dir` changes unless every file was
+    written. Set files of an earlier run that this set does not include are removed, unless
+    `out_dir/results.json` is from `run_id`. An OSError (full disk, permissions) becomes a
+    `GateError` (exit 2) saying the previous reports were kept. Returns name → final path.
+    """
+    out = Path(out_dir)
+    known = set(set_file_names())
+    unknown = sorted(set(files) - known)
+    if unknown:
+        raise ValueError(f"not files of an output set: {', '.join(unknown)}")
+    check_writable(out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(dir=out.parent, prefix=f".{out.name}.new-"))
+    try:
+        _stage(staging, files)
+        names = list(files)
+        if not out.exists():
+            try:
+                os.chmod(staging, 0o777 & ~_umask())  # mkdtemp made it 0700
+                os.rename(staging, out)
+                return {name: out / name for name in names}
+            except OSError:
+                if not out.is_dir():  # not a race with another writer creating it
+                    raise
+        same_run = run_id is not None and _recorded_run_id(out / "results.json") == run_id
+        stale = [] if same_run else sorted(known - set(files))
+        _swap(out, staging, names, stale)
+    except OSError as exc:
+        raise GateError(f"could not write the reports to {out} ({exc.strerror or exc}); "
+                        "the reports already there were left as they were",
+                        path=out, fix=_FIX_WRITABLE) from None
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+    return {name: out / name for name in names}
