@@ -38,6 +38,7 @@ HOSTILE = [
     "NUL\x00 bell\x07 lone\ud800 surrogate ]]> \"quotes\" 'single'",
     "[ref]: http://evil.example",
     "]]><![CDATA[x]]>",
+    "approved \u202egnp.exe\u202c by \u2066bidi\u2069",
 ]
 
 

@@ -124,10 +124,12 @@ def model_name(info: Any) -> str:
 
 
 # Characters XML 1.0 does not allow at all (C0 controls but tab, LF and CR; lone surrogates;
-# U+FFFE and U+FFFF), and other C0/C1 controls and DEL that are legal but let a string
-# steer a terminal or hide text (ESC sequences).
+# U+FFFE and U+FFFF), and others that are legal but let a string steer a terminal or hide
+# text: other C0/C1 controls, DEL (ESC sequences) and the bidirectional embeddings,
+# overrides and isolates that reorder what a reviewer sees.
 _XML_ILLEGAL_RE = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ud800-\udfff\ufffe\uffff]")
-_CONTROL_RE = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\ud800-\udfff\ufffe\uffff]")
+_CONTROL_RE = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069"
+                         "\ud800-\udfff\ufffe\uffff]")
 
 
 def _visible(match: re.Match[str]) -> str:
@@ -136,9 +138,9 @@ def _visible(match: re.Match[str]) -> str:
 
 
 def visible_controls(text: str) -> str:
-    """`text` with control characters, lone surrogates and non-characters written out as
-    visible escapes (`\\x1b`, `\\ud800`); tab, LF and CR are kept. The result is legal in
-    XML 1.0 and encodes to UTF-8."""
+    """`text` with control characters, bidirectional overrides, lone surrogates and
+    non-characters written out as visible escapes (`\\x1b`, `\\u202e`, `\\ud800`); tab, LF
+    and CR are kept. The result is legal in XML 1.0 and encodes to UTF-8."""
     return _CONTROL_RE.sub(_visible, text)
 
 
