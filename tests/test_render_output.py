@@ -156,21 +156,16 @@ def test_out_that_is_a_file_is_refused(tmp_path):
 
 
 def test_out_in_a_directory_that_refuses_files_is_refused(tmp_path, monkeypatch):
-    # Permission bits do not stop root, so the refusal is injected where files are created.
     locked = tmp_path / "locked"
-    locked.mkdir()
-    real = _output.tempfile.mkstemp
-
-    def mkstemp(*args, dir=None, **kwargs):
-        if Path(dir) == locked:
-            raise PermissionError(errno.EACCES, "Permission denied")
-        return real(*args, dir=dir, **kwargs)
-
-    monkeypatch.setattr(_output.tempfile, "mkstemp", mkstemp)
+    (locked / "existing").mkdir(parents=True)
+    _refuse_new_files_in(monkeypatch, locked)
     with pytest.raises(ConfigError) as err:
         check_writable(locked / "out")
     assert "not writable (Permission denied)" in err.value.render()
     assert err.value.exit_code == 2
+    _refuse_new_files_in(monkeypatch, locked / "existing")
+    with pytest.raises(ConfigError, match="existing is not writable"):
+        check_writable(locked / "existing")
     assert check_writable(tmp_path / "fine") == tmp_path / "fine"
     assert not (tmp_path / "fine").exists()  # the check creates nothing
 
@@ -194,3 +189,38 @@ def test_run_refuses_a_bad_out_before_loading_anything(tmp_path, monkeypatch):
     assert result.exit_code == 2, result.output
     assert "cannot create the output directory" in result.output
     assert "blocker" in result.output
+
+
+def _refuse_new_files_in(monkeypatch, locked: Path) -> None:
+    """Make `locked` refuse new files (permission bits do not stop root)."""
+    real_stemp, real_dtemp = _output.tempfile.mkstemp, _output.tempfile.mkdtemp
+
+    def guard(real):
+        def make(*args, dir=None, **kwargs):
+            if dir is not None and Path(dir).resolve() == locked.resolve():
+                raise PermissionError(errno.EACCES, "Permission denied")
+            return real(*args, dir=dir, **kwargs)
+        return make
+
+    monkeypatch.setattr(_output.tempfile, "mkstemp", guard(real_stemp))
+    monkeypatch.setattr(_output.tempfile, "mkdtemp", guard(real_dtemp))
+
+
+def test_an_existing_out_whose_parent_refuses_files_stages_inside_it(previous, monkeypatch):
+    out, before = previous
+    _refuse_new_files_in(monkeypatch, out.parent)
+    render_all(make_run(), FORMATS, out)
+    assert sorted(p.name for p in out.iterdir()) == sorted(
+        ["notes.txt", *(RENDERERS[n].filename for n in FORMATS)])
+    assert (out / "notes.txt").read_text() == "mine\n"
+
+
+def test_a_symlinked_out_is_written_through_the_link(tmp_path):
+    real = tmp_path / "elsewhere" / "reports"
+    real.mkdir(parents=True)
+    link = tmp_path / "out"
+    link.symlink_to(real, target_is_directory=True)
+    written = render_all(make_run(), ["md"], link)
+    assert written["md"] == link / "summary.md"
+    assert link.is_symlink() and (real / "summary.md").is_file()
+    assert _leftovers(real) == [] and _leftovers(link) == []

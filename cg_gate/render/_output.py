@@ -1,8 +1,8 @@
 """Writing an output set: every report of one run lands in `--out` together, or none does.
 
 The files are rendered in memory, written into a staging directory beside `--out` (same
-filesystem, so the final moves are renames), and moved into place only once every file is
-written. A failure before that point (a renderer raising, a full disk) leaves `--out` as it
+filesystem, so the final moves are renames; inside `--out`, hidden, when only `--out` itself
+accepts new files), and moved into place only once every file is written. A failure before that point (a renderer raising, a full disk) leaves `--out` as it
 was; a failure while moving puts the previous files back. `--out` therefore holds either the
 previous complete set or the new complete set, never a mix.
 
@@ -47,35 +47,44 @@ def _nearest_existing(path: Path) -> Path:
     return path
 
 
-def _probe(directory: Path, out: Path) -> None:
+def _writable(directory: Path) -> OSError | None:
+    """None when a new file can be made in `directory`, else the error making one gave."""
     try:
         fd, tmp = tempfile.mkstemp(dir=directory, prefix=".cg-gate-probe-")
         os.close(fd)
         os.unlink(tmp)
     except OSError as exc:
-        raise ConfigError(f"cannot write the reports: {directory} is not writable "
-                          f"({exc.strerror or exc})", path=out, fix=_FIX_WRITABLE) from None
+        return exc
+    return None
+
+
+def _refuse(directory: Path, out: Path, exc: OSError) -> ConfigError:
+    return ConfigError(f"cannot write the reports: {directory} is not writable "
+                       f"({exc.strerror or exc})", path=out, fix=_FIX_WRITABLE)
 
 
 def check_writable(out_dir: str | os.PathLike[str]) -> Path:
     """Check, without writing any report, that an output set can be written to `out_dir`.
 
-    `out_dir` must be a directory or not exist yet; the directory that will hold it (where
-    the staging directory is made) and `out_dir` itself, when it exists, must accept new
-    files. Meant to run before any model loads, so a bad `--out` costs seconds, not a
-    whole run. Raises `ConfigError` (exit 2) naming the directory; returns `out_dir`.
+    `out_dir` must be a directory that accepts new files, or not exist yet and sit where a
+    directory can be made (its nearest existing ancestor accepts new files). Meant to run
+    before any model loads, so a bad `--out` costs seconds, not a whole run. Raises
+    `ConfigError` (exit 2) naming the directory; returns `out_dir`. Creates nothing.
     """
     out = Path(out_dir)
     if out.exists() and not out.is_dir():
         raise ConfigError(f"the output directory {out} is a file", path=out,
                           fix="pass --out a directory (it is created when missing)")
+    if out.is_dir():
+        if (exc := _writable(out)) is not None:
+            raise _refuse(out, out, exc)
+        return out
     holder = _nearest_existing(out.absolute().parent)
     if not holder.is_dir():
         raise ConfigError(f"cannot create the output directory {out}: {holder} is a file",
                           path=out, fix=_FIX_WRITABLE)
-    _probe(holder, out)
-    if out.is_dir():
-        _probe(out, out)
+    if (exc := _writable(holder)) is not None:
+        raise _refuse(holder, out, exc)
     return out
 
 
@@ -123,7 +132,7 @@ def _swap(out: Path, staging: Path, names: list[str], stale: list[str]) -> None:
         if target.is_dir() and not target.is_symlink():
             raise ConfigError(f"{target} is a directory where cg-gate writes its {name}",
                               path=target, fix="move that directory away or pass another --out")
-    backup = Path(tempfile.mkdtemp(dir=out.parent, prefix=f".{out.name}.old-"))
+    backup = Path(tempfile.mkdtemp(dir=staging.parent, prefix=f".{out.name}.old-"))
     moved: list[str] = []
     placed: list[str] = []
     try:
@@ -150,8 +159,11 @@ def write_output_set(out_dir: str | os.PathLike[str], files: Mapping[str, bytes 
 
     All or nothing, as the module says: nothing in `out_dir` changes unless every file was
     written. Set files of an earlier run that this set does not include are removed, unless
-    `out_dir/results.json` is from `run_id`. An OSError (full disk, permissions) becomes a
-    `GateError` (exit 2) saying the previous reports were kept. Returns name → final path.
+    `out_dir/results.json` is from `run_id`. The staging directory sits beside `out_dir`, or
+    inside it (hidden) when only `out_dir` itself accepts new files; either way on the same
+    filesystem, so the final moves are renames (a symlinked `out_dir` is followed first). An
+    OSError (full disk, permissions) becomes a `GateError` (exit 2) saying the previous
+    reports were kept. Returns name → final path.
     """
     out = Path(out_dir)
     known = set(set_file_names())
@@ -159,22 +171,25 @@ def write_output_set(out_dir: str | os.PathLike[str], files: Mapping[str, bytes 
     if unknown:
         raise ValueError(f"not files of an output set: {', '.join(unknown)}")
     check_writable(out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(dir=out.parent, prefix=f".{out.name}.new-"))
+    real = out.resolve()
+    real.parent.mkdir(parents=True, exist_ok=True)
+    inside = real.is_dir() and _writable(real.parent) is not None
+    staging = Path(tempfile.mkdtemp(dir=real if inside else real.parent,
+                                    prefix=f".{real.name}.new-"))
+    names = list(files)
     try:
         _stage(staging, files)
-        names = list(files)
-        if not out.exists():
+        if not real.exists():
             try:
                 os.chmod(staging, 0o777 & ~_umask())  # mkdtemp made it 0700
-                os.rename(staging, out)
+                os.rename(staging, real)
                 return {name: out / name for name in names}
             except OSError:
-                if not out.is_dir():  # not a race with another writer creating it
+                if not real.is_dir():  # not a race with another writer creating it
                     raise
-        same_run = run_id is not None and _recorded_run_id(out / "results.json") == run_id
+        same_run = run_id is not None and _recorded_run_id(real / "results.json") == run_id
         stale = [] if same_run else sorted(known - set(files))
-        _swap(out, staging, names, stale)
+        _swap(real, staging, names, stale)
     except OSError as exc:
         raise GateError(f"could not write the reports to {out} ({exc.strerror or exc}); "
                         "the reports already there were left as they were",
