@@ -224,3 +224,16 @@ def test_a_symlinked_out_is_written_through_the_link(tmp_path):
     assert written["md"] == link / "summary.md"
     assert link.is_symlink() and (real / "summary.md").is_file()
     assert _leftovers(real) == [] and _leftovers(link) == []
+
+
+def test_a_set_without_results_json_is_recognised_by_its_sarif(tmp_path):
+    out = tmp_path / "out"
+    run = make_run()
+    render_all(run, ["html", "md", "junit", "sarif"], out)  # `cg-gate report`'s default set
+    render_all(run, ["md", "json"], out)  # the same run again, other formats
+    assert sorted(p.name for p in out.iterdir()) == [
+        "junit.xml", "report.html", "results.json", "results.sarif", "summary.md"]
+    other = make_run()
+    other.manifest.run_id = "20270101T000000Z-ffffff"
+    render_all(other, ["md"], out)
+    assert sorted(p.name for p in out.iterdir()) == ["summary.md"]

@@ -9,9 +9,10 @@ previous complete set or the new complete set, never a mix.
 What counts as the set: the files cg-gate writes (`set_file_names()`: results.json, the
 reports of every format, activations.npz). Other files in `--out` are never touched. A file of
 the set that the new run does not write (say report.pdf when the run asked for
-`--formats md,json`) is removed, because it would describe another run, unless the
-results.json already in `--out` is from the same run (`cg-gate report` re-rendering one run
-into its own directory keeps that run's other files). A symbolic link with a set file's name
+`--formats md,json`) is removed, because it would describe another run, unless the set
+already in `--out` is from the same run, as its results.json (or, without one, its
+results.sarif) records it: `cg-gate report` re-rendering one run into its own directory
+keeps that run's other files. A symbolic link with a set file's name
 is replaced as a link; its target is never written.
 """
 
@@ -99,16 +100,22 @@ def _file_mode() -> int:
     return 0o666 & ~_umask()
 
 
-def _recorded_run_id(results: Path) -> str | None:
-    """The run id of a results.json already in `--out`, or None when there is none."""
-    try:
-        if results.is_symlink() or not results.is_file():
+def _recorded_run_id(out: Path) -> str | None:
+    """The run the set already in `out` belongs to, as its results.json (or, when the set
+    has none, its results.sarif) records it; None when neither says."""
+    for name, where in (("results.json", ("manifest", "run_id")),
+                        ("results.sarif", ("runs", 0, "properties", "run_id"))):
+        path = out / name
+        try:
+            if path.is_symlink() or not path.is_file():
+                continue
+            value = json.loads(path.read_text(encoding="utf-8"))
+            for key in where:
+                value = value[key]
+        except (OSError, ValueError, KeyError, IndexError, TypeError):
             return None
-        data = json.loads(results.read_text(encoding="utf-8"))
-        run_id = data["manifest"]["run_id"]
-    except (OSError, ValueError, KeyError, TypeError):
-        return None
-    return run_id if isinstance(run_id, str) else None
+        return value if isinstance(value, str) else None
+    return None
 
 
 def _stage(staging: Path, files: Mapping[str, bytes | FileWriter]) -> None:
@@ -159,7 +166,7 @@ def write_output_set(out_dir: str | os.PathLike[str], files: Mapping[str, bytes 
 
     All or nothing, as the module says: nothing in `out_dir` changes unless every file was
     written. Set files of an earlier run that this set does not include are removed, unless
-    `out_dir/results.json` is from `run_id`. The staging directory sits beside `out_dir`, or
+    the set in `out_dir` is from `run_id` (see `_recorded_run_id`). The staging directory sits beside `out_dir`, or
     inside it (hidden) when only `out_dir` itself accepts new files; either way on the same
     filesystem, so the final moves are renames (a symlinked `out_dir` is followed first). An
     OSError (full disk, permissions) becomes a `GateError` (exit 2) saying the previous
@@ -187,7 +194,7 @@ def write_output_set(out_dir: str | os.PathLike[str], files: Mapping[str, bytes 
             except OSError:
                 if not real.is_dir():  # not a race with another writer creating it
                     raise
-        same_run = run_id is not None and _recorded_run_id(real / "results.json") == run_id
+        same_run = run_id is not None and _recorded_run_id(real) == run_id
         stale = [] if same_run else sorted(known - set(files))
         _swap(real, staging, names, stale)
     except OSError as exc:
