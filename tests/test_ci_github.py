@@ -893,3 +893,22 @@ def test_relative_report_links_point_at_the_artifact(tmp_path: Path, gh: FakeGit
                 f"[results.json]({url}) · [CI run](https://github.example/run)\n")
     assert Path(gh_env["GITHUB_STEP_SUMMARY"]).read_text() == expected
     assert gh.comments[7][0]["body"] == comment_marker("gate") + "\n" + expected
+
+
+def test_an_unreadable_results_note_cannot_add_links_or_mentions(tmp_path: Path,
+                                                                  gh_env: dict[str, str]) -> None:
+    from markdown_it import MarkdownIt
+
+    out = _out_dir(tmp_path, None, "## x\n")
+    data = make_gate_run([]).model_dump(mode="json")
+    data["schema_version"] = "[c](https://evil.example) @octocat <img src=x>"
+    (out / "results.json").write_text(json.dumps(data))
+    result = publish(out / "results.json", out / "summary.md", env=gh_env, comment="never")
+    assert result.outputs["verdict"] == "error"
+    summary = Path(gh_env["GITHUB_STEP_SUMMARY"]).read_text()
+    assert "results.json could not be read" in summary and "@\u2060octocat" in summary
+    tokens = MarkdownIt("commonmark").parse(summary)
+    children = [c for t in tokens for c in t.children or []]
+    assert [c.attrGet("href") for c in children if c.type == "link_open"] == [
+        "https://github.example/octo/models/actions/runs/4242"]  # the run's own link only
+    assert not [c for c in children if c.type in ("image", "html_inline")]
