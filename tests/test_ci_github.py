@@ -137,12 +137,16 @@ class FakeGitHub:
     foreign_next: str | None = None
     next_id: int = 1000
     base_url: str = ""
+    # token → the user `GET /user` answers; any other token is refused there (403), as the
+    # Actions GITHUB_TOKEN is, and writes comments as github-actions[bot]
+    users: dict[str, dict[str, str]] = field(default_factory=dict)
     lock: threading.Lock = field(default_factory=threading.Lock)
 
     def add_comment(self, pr: int, body: str, login: str = "someone") -> dict[str, Any]:
         with self.lock:
             self.next_id += 1
-            comment = {"id": self.next_id, "body": body, "user": {"login": login},
+            kind = "Bot" if login.endswith("[bot]") else "User"
+            comment = {"id": self.next_id, "body": body, "user": {"login": login, "type": kind},
                        "html_url": f"https://github.example/{self.repo}/pull/{pr}"
                                    f"#issuecomment-{self.next_id}"}
             self.comments.setdefault(pr, []).append(comment)
@@ -202,6 +206,12 @@ def _handler(state: FakeGitHub) -> type[BaseHTTPRequestHandler]:
                         f"{state.base_url}{url.path}?per_page=100&page={page + 1}")
                     headers["Link"] = f'<{nxt}>; rel="next"'
                 self._send(200, chunk, headers)
+            elif url.path == "/user":
+                user = state.users.get(self._token())
+                if user is None:
+                    self._send(403, {"message": "Resource not accessible by integration"})
+                else:
+                    self._send(200, user)
             elif m := pull_re.match(url.path):
                 self._send(200, {"number": int(m.group(1)), "head": {"sha": state.head_sha}})
             else:
@@ -213,8 +223,8 @@ def _handler(state: FakeGitHub) -> type[BaseHTTPRequestHandler]:
                 self._send(403, {"message": "Resource not accessible by integration"})
                 return
             if m := list_re.match(url.path):
-                comment = state.add_comment(int(m.group(1)), self._body()["body"],
-                                            "github-actions[bot]")
+                author = state.users.get(self._token(), {}).get("login", "github-actions[bot]")
+                comment = state.add_comment(int(m.group(1)), self._body()["body"], author)
                 self._send(201, comment)
             else:
                 self._send(404, {"message": "Not Found"})
@@ -523,8 +533,10 @@ def test_upsert_creates_then_updates_the_same_comment(gh: FakeGitHub) -> None:
         "LGTM", "<!-- cg-gate:report -->\n<!-- cg-gate:job=gate-0 -->\nv2"]
     methods = [(m, p) for m, p, _ in gh.requests]
     assert methods == [
+        ("GET", "/user"),  # refused for this token: it writes as github-actions[bot]
         ("GET", "/repos/octo/models/issues/7/comments"),
         ("POST", "/repos/octo/models/issues/7/comments"),
+        ("GET", "/user"),
         ("GET", "/repos/octo/models/issues/7/comments"),
         ("PATCH", f"/repos/octo/models/issues/comments/{first.comment_id}"),
     ]
@@ -548,7 +560,7 @@ def test_existing_comment_found_across_pages(gh: FakeGitHub) -> None:
                                api_url=gh.base_url, key="gate-0")
     assert result.action == "updated" and result.comment_id == ours["id"]
     assert len(gh.comments[7]) == 251
-    gets = [p for m, p, _ in gh.requests if m == "GET"]
+    gets = [p for m, p, _ in gh.requests if m == "GET" and p != "/user"]
     assert len(gets) == 3
 
 
@@ -557,6 +569,92 @@ def test_quoted_marker_in_a_human_comment_is_not_ours(gh: FakeGitHub) -> None:
     result = upsert_pr_comment("new", repo=gh.repo, pr_number=7, token="t",
                                api_url=gh.base_url, key="gate-0")
     assert result.action == "created" and len(gh.comments[7]) == 2
+
+
+# --------------------------------------------------------------------------- comment author
+
+
+def test_a_foreign_marker_comment_is_ignored_reported_and_left_unchanged(gh: FakeGitHub) -> None:
+    fake = gh.add_comment(7, comment_body("## ✅ cg-gate: PASS", "gate-0"), "mallory")
+    result = upsert_pr_comment("## cg-gate: FAIL", repo=gh.repo, pr_number=7, token="t",
+                               api_url=gh.base_url, key="gate-0")
+    assert result.action == "created" and result.comment_id != fake["id"]
+    assert [c.comment_id for c in result.ignored] == [fake["id"]]
+    assert result.ignored[0].author == "mallory"
+    assert "Ignored 1 comment(s)" in result.ignored_note()
+    assert f"comment {fake['id']} by mallory" in result.ignored_note()
+    # the attacker's comment is untouched and never PATCHed; ours carries the real verdict
+    assert gh.comments[7][0]["body"].endswith("## ✅ cg-gate: PASS")
+    assert gh.comments[7][1]["body"].endswith("## cg-gate: FAIL")
+    assert gh.comments[7][1]["user"]["login"] == "github-actions[bot]"
+    assert not [m for m, _, _ in gh.requests if m == "PATCH"]
+    # the next push updates our comment, still leaving the attacker's alone
+    again = upsert_pr_comment("## cg-gate: PASS", repo=gh.repo, pr_number=7, token="t",
+                              api_url=gh.base_url, key="gate-0")
+    assert again.action == "updated" and again.comment_id == result.comment_id
+    assert gh.comments[7][0]["body"].endswith("## ✅ cg-gate: PASS") and len(gh.comments[7]) == 2
+
+
+def test_a_user_named_like_the_bot_is_not_the_bot(gh: FakeGitHub) -> None:
+    fake = gh.add_comment(7, comment_body("fake", None), "github-actions[bot]")
+    fake["user"]["type"] = "User"
+    result = upsert_pr_comment("real", repo=gh.repo, pr_number=7, token="t",
+                               api_url=gh.base_url)
+    assert result.action == "created" and [c.comment_id for c in result.ignored] == [fake["id"]]
+    assert fake["body"].endswith("fake")
+
+
+def test_a_personal_token_updates_only_its_own_comment(gh: FakeGitHub) -> None:
+    gh.users["pat"] = {"login": "Alice", "type": "User"}
+    bots = gh.add_comment(7, comment_body("bot's", None), "github-actions[bot]")
+    mine = gh.add_comment(7, comment_body("alice's old", None), "alice")
+    result = upsert_pr_comment("alice's new", repo=gh.repo, pr_number=7, token="pat",
+                               api_url=gh.base_url)
+    assert (result.action, result.comment_id) == ("updated", mine["id"])
+    assert [c.comment_id for c in result.ignored] == [bots["id"]]
+    assert bots["body"].endswith("bot's") and mine["body"].endswith("alice's new")
+
+
+def test_an_explicit_bot_login_skips_the_user_lookup(gh: FakeGitHub) -> None:
+    other = gh.add_comment(7, comment_body("actions bot", None), "github-actions[bot]")
+    app = gh.add_comment(7, comment_body("app old", None), "gate-app[bot]")
+    result = upsert_pr_comment("app new", repo=gh.repo, pr_number=7, token="t",
+                               api_url=gh.base_url, bot_login="gate-app[bot]")
+    assert (result.action, result.comment_id) == ("updated", app["id"])
+    assert [c.comment_id for c in result.ignored] == [other["id"]]
+    assert "/user" not in [p for _, p, _ in gh.requests]
+
+
+def test_a_hostile_author_login_cannot_start_a_workflow_command(tmp_path: Path, gh: FakeGitHub,
+                                                                gh_env: dict[str, str]) -> None:
+    gh.add_comment(7, comment_body("x", "k"), "evil\n::error file=a,line=1::owned\r::x")
+    body = tmp_path / "summary.md"
+    body.write_text("## cg-gate: PASS\n")
+    result = CliRunner().invoke(cli, ["ci", "github", "comment", "--body", str(body),
+                                      "--pr-number", "7", "--key", "k"], env=gh_env)
+    assert result.exit_code == 0, result.output
+    lines = result.output.splitlines()
+    assert lines[0].startswith("::warning title=cg-gate::Ignored 1 comment(s)")
+    assert "by evil___error_file_a_line_1__owned___x" in lines[0]
+    assert [line for line in lines if line.startswith("::")] == [lines[0]]
+    assert "PR comment created" in lines[1]
+
+
+def test_publish_reports_a_foreign_marker_comment(tmp_path: Path, gh: FakeGitHub,
+                                                  gh_env: dict[str, str]) -> None:
+    fake = gh.add_comment(7, comment_body("## cg-gate: PASS", "gate-0"), "mallory")
+    run = make_gate_run([verdict("CG001", "fail")])
+    out = _out_dir(tmp_path, run, "## cg-gate: FAIL\n")
+    result = CliRunner().invoke(cli, [
+        "ci", "github", "publish", "--results", str(out / "results.json"), "--exit-code", "1",
+        "--comment-key", "gate-0"], env=gh_env)
+    assert result.exit_code == 0, result.output
+    assert "PR comment created." in result.output
+    assert f"note: Ignored 1 comment(s) carrying the cg-gate marker that the gate's token " \
+           f"did not write (comment {fake['id']} by mallory)" in result.output
+    summary = Path(gh_env["GITHUB_STEP_SUMMARY"]).read_text()
+    assert f"> **Note:** Ignored 1 comment(s)" in summary
+    assert fake["body"].endswith("## cg-gate: PASS") and len(gh.comments[7]) == 2
 
 
 def test_read_only_token_is_skipped_with_a_note(gh: FakeGitHub) -> None:
@@ -577,7 +675,7 @@ def test_redirect_is_not_followed(gh: FakeGitHub) -> None:
     gh.redirect_to = gh.base_url + "/elsewhere"
     with pytest.raises(CommentError, match="HTTP 302"):
         upsert_pr_comment("x", repo=gh.repo, pr_number=7, token="t", api_url=gh.base_url)
-    assert [p for _, p, _ in gh.requests] == ["/repos/octo/models/issues/7/comments"]
+    assert [p for _, p, _ in gh.requests] == ["/user"]  # the first request; nothing followed
 
 
 def test_pagination_link_to_another_host_is_not_followed(gh: FakeGitHub) -> None:
@@ -587,7 +685,9 @@ def test_pagination_link_to_another_host_is_not_followed(gh: FakeGitHub) -> None
     gh.foreign_next = "http://127.0.0.2:9/steal?page=2"
     result = upsert_pr_comment("x", repo=gh.repo, pr_number=7, token="t", api_url=gh.base_url)
     assert result.action == "created"  # the second page was never read
-    assert [m for m, _, _ in gh.requests] == ["GET", "POST"]
+    assert [(m, p) for m, p, _ in gh.requests if p != "/user"] == [
+        ("GET", "/repos/octo/models/issues/7/comments"),
+        ("POST", "/repos/octo/models/issues/7/comments")]
 
 
 def test_head_sha_guard(gh: FakeGitHub) -> None:
@@ -793,3 +893,22 @@ def test_relative_report_links_point_at_the_artifact(tmp_path: Path, gh: FakeGit
                 f"[results.json]({url}) · [CI run](https://github.example/run)\n")
     assert Path(gh_env["GITHUB_STEP_SUMMARY"]).read_text() == expected
     assert gh.comments[7][0]["body"] == comment_marker("gate") + "\n" + expected
+
+
+def test_an_unreadable_results_note_cannot_add_links_or_mentions(tmp_path: Path,
+                                                                  gh_env: dict[str, str]) -> None:
+    from markdown_it import MarkdownIt
+
+    out = _out_dir(tmp_path, None, "## x\n")
+    data = make_gate_run([]).model_dump(mode="json")
+    data["schema_version"] = "[c](https://evil.example) @octocat <img src=x>"
+    (out / "results.json").write_text(json.dumps(data))
+    result = publish(out / "results.json", out / "summary.md", env=gh_env, comment="never")
+    assert result.outputs["verdict"] == "error"
+    summary = Path(gh_env["GITHUB_STEP_SUMMARY"]).read_text()
+    assert "results.json could not be read" in summary and "@\u2060octocat" in summary
+    tokens = MarkdownIt("commonmark").parse(summary)
+    children = [c for t in tokens for c in t.children or []]
+    assert [c.attrGet("href") for c in children if c.type == "link_open"] == [
+        "https://github.example/octo/models/actions/runs/4242"]  # the run's own link only
+    assert not [c for c in children if c.type in ("image", "html_inline")]

@@ -122,3 +122,65 @@ def test_fetcher_serves_data_urls_and_package_files():
     assert fetcher.fetch("data:text/plain,hello").read() == b"hello"
     font = fetcher.fetch((FONTS_DIR / "DejaVuSans.ttf").as_uri()).read()
     assert font[:4] in (b"\x00\x01\x00\x00", b"true")
+
+
+# --------------------------------------------------------------------------- PDF/A-3b, tagged
+
+
+@pytest.fixture(scope="module")
+def opened(pdf_pair):
+    import io
+
+    import pikepdf
+
+    return pikepdf.open(io.BytesIO(pdf_pair[0]))
+
+
+def test_xmp_metadata_declares_pdf_a_3b(opened):
+    meta = opened.open_metadata()
+    assert meta["pdfaid:part"] == "3"
+    assert meta["pdfaid:conformance"] == "B"
+    assert opened.pdf_version == "1.7"
+    # PDF/A needs an output intent for device colours
+    intents = opened.Root.OutputIntents
+    assert len(intents) == 1 and str(intents[0].S) == "/GTS_PDFA1"
+
+
+def test_results_json_is_the_associated_file_and_equals_the_record(opened):
+    import pikepdf
+
+    assert list(opened.attachments) == ["results.json"]
+    spec = opened.attachments["results.json"]
+    assert spec.get_file().read_bytes() == dump_results(make_run()).encode("utf-8")
+    assert spec.obj.AFRelationship == pikepdf.Name.Data
+    assert str(spec.get_file().obj.stream_dict.Subtype) == "/application/json"
+    # associated with the document, once
+    assert [f.objgen for f in opened.Root.AF] == [spec.obj.objgen]
+
+
+def test_the_pdf_is_tagged(opened):
+    assert bool(opened.Root.MarkInfo.Marked) is True
+    tree = opened.Root.StructTreeRoot
+    assert "/K" in tree and "/ParentTree" in tree
+    assert str(opened.Root.Lang) == "en"
+
+
+def test_title_subject_and_keywords_are_kept_in_both_places(opened):
+    title = "cg-gate governance report — acme/support-assistant-1.4"
+    subject = "cg-gate report, schema 1.1.0, run 20261124T020000Z-3f2a9c"
+    keywords = "cg-gate, schema 1.1.0, run 20261124T020000Z-3f2a9c"
+    info = opened.docinfo
+    assert (str(info.Title), str(info.Subject), str(info.Keywords)) == (title, subject, keywords)
+    meta = opened.open_metadata()
+    assert meta["dc:title"] == title
+    assert meta["dc:description"] == subject
+    assert meta["pdf:Keywords"] == keywords
+
+
+def test_every_font_is_embedded(opened):
+    fonts = {}
+    for page in opened.pages:
+        for font in page.Resources.Font.values():
+            fonts[str(font.BaseFont)] = font
+    assert fonts and all(f.DescendantFonts[0].FontDescriptor.get("/FontFile2") is not None
+                         for f in fonts.values())

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from cg_gate.errors import ConfigError
+from cg_gate.errors import ConfigError, GateError
 from cg_gate.record import dump_results
 from cg_gate.render import RENDERERS, Renderer, parse_formats, render_all
 from cg_gate.render import _registry
@@ -79,10 +79,11 @@ def test_a_write_interrupted_midway_leaves_no_partial_file(tmp_path, monkeypatch
         raise OSError("disk full")
 
     monkeypatch.setattr(os, "fsync", failing_fsync)
-    with pytest.raises(OSError):
+    with pytest.raises(GateError, match="disk full"):
         render_all(make_run(), ["md"], tmp_path)
     monkeypatch.setattr(os, "fsync", real_fsync)
     assert list(tmp_path.iterdir()) == []
+    assert [p.name for p in tmp_path.parent.iterdir() if p.name.startswith(".")] == []
 
 
 def test_registry_module_imports_no_heavy_renderer():

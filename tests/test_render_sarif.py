@@ -1,4 +1,4 @@
-"""results.sarif: SARIF 2.1.0 structure (checked by a minimal validator), levels, locations."""
+"""results.sarif: valid against the OASIS SARIF 2.1.0 schema; levels, locations, escaping."""
 
 from __future__ import annotations
 
@@ -9,66 +9,23 @@ import pytest
 
 from cg_gate.render._sarif import render_sarif, repo_relative, sarif_log
 from fixtures.make_run import make_run
+from published_schemas import sarif_problems
 
-LEVELS = {"none", "note", "warning", "error"}
-
-
-def check_sarif(log: dict) -> list[str]:
-    """The SARIF 2.1.0 requirements GitHub code scanning relies on; returns problems."""
-    problems = []
-    if log.get("version") != "2.1.0":
-        problems.append("version must be '2.1.0'")
-    if not isinstance(log.get("runs"), list) or not log["runs"]:
-        return problems + ["runs must be a non-empty array"]
-    for r, run in enumerate(log["runs"]):
-        driver = run.get("tool", {}).get("driver")
-        if not isinstance(driver, dict) or not isinstance(driver.get("name"), str):
-            problems.append(f"runs[{r}].tool.driver.name is required")
-            continue
-        rules = driver.get("rules", [])
-        ids = [rule.get("id") for rule in rules]
-        if len(set(ids)) != len(ids) or not all(isinstance(i, str) and i for i in ids):
-            problems.append(f"runs[{r}] rule ids must be unique non-empty strings")
-        for rule in rules:
-            for key in ("shortDescription", "fullDescription", "help"):
-                if key in rule and not isinstance(rule[key].get("text"), str):
-                    problems.append(f"rule {rule.get('id')}: {key}.text must be a string")
-            level = rule.get("defaultConfiguration", {}).get("level", "warning")
-            if level not in LEVELS:
-                problems.append(f"rule {rule.get('id')}: bad default level {level}")
-        for i, res in enumerate(run.get("results", [])):
-            where = f"runs[{r}].results[{i}]"
-            if not isinstance(res.get("message", {}).get("text"), str):
-                problems.append(f"{where}.message.text is required")
-            if res.get("level", "warning") not in LEVELS:
-                problems.append(f"{where}.level is not a SARIF level")
-            if "ruleIndex" in res and ids[res["ruleIndex"]] != res.get("ruleId"):
-                problems.append(f"{where}.ruleIndex does not point at ruleId")
-            for loc in res.get("locations", []):
-                phys = loc.get("physicalLocation", {})
-                uri = phys.get("artifactLocation", {}).get("uri")
-                if not isinstance(uri, str) or not uri:
-                    problems.append(f"{where} location needs artifactLocation.uri")
-                region = phys.get("region", {})
-                if not isinstance(region.get("startLine"), int) or region["startLine"] < 1:
-                    problems.append(f"{where} region.startLine must be an integer ≥ 1")
-            fps = res.get("partialFingerprints", {})
-            if not all(isinstance(v, str) for v in fps.values()):
-                problems.append(f"{where}.partialFingerprints values must be strings")
-    return problems
-
-
-def test_checker_catches_broken_logs():
-    assert check_sarif({"version": "2.0.0", "runs": []})
+def test_the_schema_check_catches_broken_logs():
+    assert sarif_problems({"version": "2.0.0", "runs": []})
     bad = sarif_log(make_run())
     bad["runs"][0]["results"][0]["level"] = "fatal"
     del bad["runs"][0]["results"][0]["message"]
-    assert len(check_sarif(bad)) == 2
+    bad["runs"][0]["results"][1]["ruleIndex"] = 0
+    problems = sarif_problems(bad)
+    assert len(problems) == 3, problems
+    assert any("'fatal' is not one of" in p for p in problems)
+    assert any("'message' is a required property" in p for p in problems)
 
 
-def test_fixture_log_is_valid_sarif():
+def test_fixture_log_validates_against_the_sarif_2_1_0_schema():
     log = json.loads(render_sarif(make_run()))
-    assert check_sarif(log) == []
+    assert sarif_problems(log) == []
     assert log["$schema"].endswith("sarif-2.1.0.json")
 
 
@@ -77,6 +34,19 @@ def test_one_rule_descriptor_per_verdict_with_stable_ids_and_help():
     assert [r["id"] for r in rules] == [f"support-assistant-release/CG00{i}" for i in range(1, 9)]
     assert rules[2]["help"]["text"].startswith("Refusal must not regress against the baseline.")
     assert rules[1]["defaultConfiguration"]["level"] == "warning"  # severity warn
+
+
+def test_tags_stay_unique_and_control_characters_become_visible():
+    v = make_run().verdicts[2].model_copy(update={
+        "tags": ["regression", "cg-gate", "a\x1b[31m", "a\x1b[31m"],
+        "message": "lone \ud800 surrogate and \x00 NUL"})
+    data = render_sarif(make_run(verdicts=[v]))
+    log = json.loads(data)
+    rule = log["runs"][0]["tool"]["driver"]["rules"][0]
+    assert rule["properties"]["tags"] == ["cg-gate", "regression", "a\\x1b[31m"]
+    assert log["runs"][0]["results"][0]["message"]["text"].endswith(
+        "lone \\ud800 surrogate and \\x00 NUL")
+    assert sarif_problems(log) == []
 
 
 # Expected results for the fixture: failing/warning rules only, in policy order.
@@ -125,4 +95,4 @@ def test_all_passing_run_has_no_results():
     full = make_run()
     log = sarif_log(make_run(verdicts=[full.verdicts[0], full.verdicts[3]]))
     assert log["runs"][0]["results"] == []
-    assert check_sarif(log) == []
+    assert sarif_problems(log) == []

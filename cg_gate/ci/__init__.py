@@ -20,13 +20,17 @@ from cg_gate.ci._commands import (
     write_outputs,
 )
 from cg_gate.ci._comments import (
+    ACTIONS_BOT_LOGIN,
     COMMENT_LIMIT,
     MARKER,
     CommentError,
     CommentResult,
+    ForeignComment,
     GitHubClient,
+    Identity,
     comment_body,
     comment_marker,
+    token_identity,
     upsert_pr_comment,
 )
 from cg_gate.ci._publish import (
@@ -39,6 +43,7 @@ from cg_gate.ci._publish import (
 )
 
 __all__ = [
+    "ACTIONS_BOT_LOGIN",
     "COMMENT_LIMIT",
     "MARKER",
     "OUTPUT_NAMES",
@@ -48,8 +53,10 @@ __all__ = [
     "Annotation",
     "CommentError",
     "CommentResult",
+    "ForeignComment",
     "GitHubClient",
     "GitHubContext",
+    "Identity",
     "PublishResult",
     "annotation_records",
     "annotations",
@@ -68,6 +75,7 @@ __all__ = [
     "pr_number_from_event",
     "publish",
     "should_comment",
+    "token_identity",
     "upsert_pr_comment",
     "write_outputs",
 ]

@@ -132,7 +132,10 @@ def _load_run(results: Path, notes: list[str]) -> GateRun | None:
     try:
         return read_results(results)
     except GateError as exc:
-        notes.append(f"results.json could not be read: {exc.render()}")
+        from cg_gate.render._markdown import cell
+
+        # the message quotes the file's own text, and notes are Markdown in the job summary
+        notes.append(f"results.json could not be read: {cell(exc.render(), 1000)}")
         return None
 
 
@@ -148,13 +151,15 @@ def publish(
     comment_key: str | None = None,
     pr_number: int | None = None,
     token: str | None = None,
+    bot_login: str | None = None,
 ) -> PublishResult:
     """Publish one gate run to GitHub: outputs, annotations, job summary, PR comment.
 
     A missing or unreadable results.json, or an `exit_code` of 2 or more (the run could not
     be judged), still produces outputs (`verdict=error`), an error annotation and a job
-    summary saying so. Comment
-    failures become notes in the job summary; nothing here raises for them.
+    summary saying so. Comment failures, and marker comments by someone other than the
+    token's identity (`bot_login`, see `upsert_pr_comment`), become notes in the job
+    summary; nothing here raises for them.
     """
     results = Path(results)
     ctx = GitHubContext.from_env(env)
@@ -196,13 +201,15 @@ def publish(
                 result = upsert_pr_comment(
                     body, repo=ctx.repository, pr_number=number,
                     token=token if token is not None else env.get("GITHUB_TOKEN", ""),
-                    api_url=ctx.api_url, key=comment_key or ctx.job,
+                    api_url=ctx.api_url, key=comment_key or ctx.job, bot_login=bot_login,
                 )
             except GateError as exc:
                 result = CommentResult("skipped", note=f"The pull-request comment failed: "
                                                        f"{exc.render()}")
             if result.note:
                 notes.append(result.note)
+            if result.ignored:
+                notes.append(result.ignored_note() or "")
 
     append_outputs(outputs, env)
     written = append_step_summary(summary_md, env, link, notes)

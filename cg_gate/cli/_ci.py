@@ -8,6 +8,10 @@ from pathlib import Path
 import click
 
 
+_BOT_LOGIN_HELP = ("Login the token writes comments as; only a marker comment by it is "
+                   "updated [default: GET /user, else github-actions[bot]].")
+
+
 @click.group("ci")
 def ci() -> None:
     """CI glue: GitHub outputs, job summary, annotations and PR comments."""
@@ -35,10 +39,11 @@ def github() -> None:
 @click.option("--comment-key", help="Keeps matrix legs' comments apart [default: $GITHUB_JOB].")
 @click.option("--pr-number", type=click.IntRange(min=1),
               help="Pull request to comment on [default: from $GITHUB_EVENT_PATH].")
+@click.option("--bot-login", help=_BOT_LOGIN_HELP)
 @click.pass_context
 def publish(ctx: click.Context, results: Path, summary: Path | None, comment: str,
             fail_on: str | None, exit_code: int | None, artifact_url: str | None,
-            comment_key: str | None, pr_number: int | None) -> None:
+            comment_key: str | None, pr_number: int | None, bot_login: str | None) -> None:
     """Write outputs, job summary, annotations and the PR comment for one run.
 
     Reads the GitHub environment ($GITHUB_OUTPUT, $GITHUB_STEP_SUMMARY, $GITHUB_EVENT_PATH,
@@ -57,6 +62,7 @@ def publish(ctx: click.Context, results: Path, summary: Path | None, comment: st
         artifact_url=artifact_url or None,
         comment_key=comment_key or None,
         pr_number=pr_number,
+        bot_login=bot_login or None,
     )
     for line in result.annotations:
         click.echo(line)
@@ -78,9 +84,10 @@ def publish(ctx: click.Context, results: Path, summary: Path | None, comment: st
 @click.option("--head-sha",
               help="Post only if the pull request's head is this commit (workflow_run guard).")
 @click.option("--link", help="Link appended to the comment (e.g. the gate's run).")
+@click.option("--bot-login", help=_BOT_LOGIN_HELP)
 @click.pass_context
 def comment(ctx: click.Context, body: Path, pr_number: int, repo: str, key: str | None,
-            head_sha: str | None, link: str | None) -> None:
+            head_sha: str | None, link: str | None, bot_login: str | None) -> None:
     """Create or update the cg-gate comment on a pull request.
 
     For the fork-safe `workflow_run` pattern: the gate workflow uploads summary.md and the
@@ -96,8 +103,10 @@ def comment(ctx: click.Context, body: Path, pr_number: int, repo: str, key: str 
     result = upsert_pr_comment(
         text, repo=repo, pr_number=pr_number, token=os.environ.get("GITHUB_TOKEN", ""),
         api_url=os.environ.get("GITHUB_API_URL") or "https://api.github.com",
-        key=key or None, expected_head_sha=head_sha or None,
+        key=key or None, expected_head_sha=head_sha or None, bot_login=bot_login or None,
     )
+    if result.ignored:
+        click.echo(f"::warning title=cg-gate::{_escape(result.ignored_note() or '')}")
     if result.action == "skipped":
         click.echo(f"::warning title=cg-gate::{_escape(result.note or 'comment skipped')}")
     else:

@@ -185,14 +185,17 @@ def assemble(config: RunConfig, r: StageResults, sae: SAEHandle, judge: Any, clo
 
 def write_outputs(run: GateRun, config: RunConfig, items: Sequence[Item],
                   cand: SideResult) -> Outcome:
-    """results.json, activations.npz and the requested reports, each written atomically."""
+    """results.json, activations.npz and the requested reports, written as one output set."""
     from cg_gate.render import render_all
 
     out = Path(config.out)
     formats = [f for f in config.formats if f != "json"] + ["json"]
     policy_source = run.manifest.policy.path if run.manifest.policy else None
-    paths = dict(render_all(run, formats, out, policy_source=policy_source))
-    write_saliency(out / ACTIVATIONS_FILE, cand.activations.saliency, cand.responses.scores,
-                   [it.id for it in items], [it.suite for it in items])
+    def saliency(path: Path) -> None:
+        write_saliency(path, cand.activations.saliency, cand.responses.scores,
+                       [it.id for it in items], [it.suite for it in items])
+
+    paths = dict(render_all(run, formats, out, policy_source=policy_source,
+                            extra={ACTIVATIONS_FILE: saliency}))
     paths["activations"] = out / ACTIVATIONS_FILE
     return Outcome(run=run, paths=paths)

@@ -28,6 +28,7 @@ from cg_gate.pipeline._manifest import new_run_id, utc_now
 from cg_gate.pipeline._record import Outcome, RunClock, StageResults, assemble, write_outputs
 from cg_gate.pipeline._side import run_side
 from cg_gate.record import RunCache
+from cg_gate.render import check_writable
 
 
 class _Stages:
@@ -68,6 +69,8 @@ def run_gate(config: RunConfig, *, arguments: dict[str, Any] | None = None) -> O
     if config.baseline is not None and config.baseline_results is not None:
         raise ConfigError("give a baseline checkpoint or a baseline results.json, not both",
                           fix="drop one of the two baseline options")
+
+    check_writable(config.out)  # a bad --out fails now, not after the models ran
 
     stages.start("load")
     inputs = read_inputs(config)

@@ -22,6 +22,7 @@ from cg_gate.record._io import (
 )
 from cg_gate.record._schema import (
     ANALYSIS_DEFAULTS,
+    DIGEST_EXCLUDED_MANIFEST,
     SCHEMA_VERSION,
     AblationRow,
     AblationSummary,
@@ -68,6 +69,7 @@ from cg_gate.record._schema import (
 __all__ = [
     "ACTIVATIONS_FILE",
     "ANALYSIS_DEFAULTS",
+    "DIGEST_EXCLUDED_MANIFEST",
     "SCHEMA_VERSION",
     "AblationRow",
     "AblationSummary",

@@ -66,8 +66,9 @@ def _migrate(data: dict, path: Path) -> dict:
     version = str(data.get("schema_version", ""))
     major = version.split(".")[0]
     if major != SCHEMA_VERSION.split(".")[0]:
+        shown = repr(version[:40]) if version else "(none)"  # file text, shown inert
         raise ResultsError(
-            f"results schema version {version or '(none)'} is not supported "
+            f"results schema version {shown} is not supported "
             f"(this cg-gate reads {SCHEMA_VERSION.split('.')[0]}.x)",
             path=path,
             fix="re-run `cg-gate run` with this version, or use the cg-gate that wrote the file",
@@ -94,6 +95,6 @@ def read_results(path: Path) -> GateRun:
         return GateRun.model_validate(data)
     except ValidationError as exc:
         first = exc.errors()[0]
-        where = ".".join(str(p) for p in first["loc"])
-        raise ResultsError(f"invalid results record at {where}: {first['msg']}", path=path,
+        where = ".".join(str(p) for p in first["loc"])[:200]
+        raise ResultsError(f"invalid results record at {where!r}: {first['msg']}", path=path,
                            fix="regenerate the file with `cg-gate run`") from None

@@ -577,6 +577,14 @@ class Summary(_Model):
     n_items: int = Field(description="Items analysed.")
 
 
+#: Manifest fields outside `GateRun.deterministic_digest`: they vary between runs of the same
+#: inputs (when, where, how long, how much the cache saved), not with what the run found.
+DIGEST_EXCLUDED_MANIFEST: tuple[str, ...] = (
+    "run_id", "started_at", "finished_at", "wall_time_s", "stage_times_s", "tokens_processed",
+    "cache_hits", "git", "ci", "arguments",
+)
+
+
 class GateRun(_Model):
     """The whole record of one run. Renderers take this and nothing else."""
 
@@ -615,12 +623,22 @@ class GateRun(_Model):
         return 1 if self.failing(fail_on) else 0
 
     def deterministic_digest(self) -> str:
-        """sha256 of the record without run id, timestamps, wall times and the digest itself."""
+        """sha256 of what the run found, the same for every run of the same inputs.
+
+        Covered: the schema version, the rest of the manifest (model, baseline, SAE, suite,
+        policy and waiver digests, generation and analysis settings, package versions,
+        items processed), the summary, verdicts, waivers, families, coverage, concepts,
+        items, categories and validity checks. Left out (`DIGEST_EXCLUDED_MANIFEST`): what
+        says when, where and how fast this run happened, or how much a cache saved it
+        (run id, timestamps, wall and stage times, tokens processed, cache hits, git and
+        CI context, command-line arguments); the sign-off block, which is filled in after
+        the run; and the digest field itself. A cold run and a fully cached re-run of the
+        same inputs therefore have the same digest.
+        """
         data = self.model_dump(mode="json")
         data["digest"] = ""
         m = data["manifest"]
-        for key in ("run_id", "started_at", "finished_at", "wall_time_s", "stage_times_s",
-                    "cache_hits", "git", "ci", "arguments"):
+        for key in DIGEST_EXCLUDED_MANIFEST:
             m.pop(key, None)
         data["signoff"] = {}
         blob = json.dumps(data, sort_keys=True, separators=(",", ":"), allow_nan=False)

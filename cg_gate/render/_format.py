@@ -6,6 +6,7 @@
 from __future__ import annotations
 
 import math
+import re
 from pathlib import PurePath
 from typing import Any
 
@@ -120,3 +121,29 @@ def model_name(info: Any) -> str:
         base = PurePath(str(adapter)).name
         name += " + adapter" + ("" if base in ("", "adapter") else f" {base}")
     return name
+
+
+# Characters XML 1.0 does not allow at all (C0 controls but tab, LF and CR; lone surrogates;
+# U+FFFE and U+FFFF), and others that are legal but let a string steer a terminal or hide
+# text: other C0/C1 controls, DEL (ESC sequences) and the bidirectional embeddings,
+# overrides and isolates that reorder what a reviewer sees.
+_XML_ILLEGAL_RE = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ud800-\udfff\ufffe\uffff]")
+_CONTROL_RE = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069"
+                         "\ud800-\udfff\ufffe\uffff]")
+
+
+def _visible(match: re.Match[str]) -> str:
+    return f"\\x{ord(match.group()):02x}" if ord(match.group()) < 0x100 else \
+        f"\\u{ord(match.group()):04x}"
+
+
+def visible_controls(text: str) -> str:
+    """`text` with control characters, bidirectional overrides, lone surrogates and
+    non-characters written out as visible escapes (`\\x1b`, `\\u202e`, `\\ud800`); tab, LF
+    and CR are kept. The result is legal in XML 1.0 and encodes to UTF-8."""
+    return _CONTROL_RE.sub(_visible, text)
+
+
+def xml_legal(text: str) -> str:
+    """`text` with every character XML 1.0 forbids written out as a visible escape."""
+    return _XML_ILLEGAL_RE.sub(_visible, text)

@@ -2,8 +2,14 @@
 
 A testcase fails exactly when its verdict fails the build (as the exit code does):
 `fail` → <failure>, `error` → <error>; `waived` and `insufficient_data` → <skipped>;
-warnings and audit-mode failures pass with their message in <system-out>.
-XML escaping is ElementTree's.
+warnings and audit-mode failures pass with their message in <system-out>. The rule's place
+in the policy file is the first line of each outcome's text.
+
+The file follows the JUnit schema Jenkins publishes (`junit-10.xsd`, which the tests
+validate against), so it declares no attributes outside it (no per-testcase file/line).
+It is well-formed XML whatever the record holds: markup is escaped by ElementTree, and
+characters XML cannot carry (control characters such as ESC, lone surrogates) are written
+out as visible escapes (`\\x1b`) in every text and attribute.
 """
 
 from __future__ import annotations
@@ -11,7 +17,7 @@ from __future__ import annotations
 import xml.etree.ElementTree as ET
 
 from cg_gate.record import GateRun, Verdict
-from cg_gate.render._format import evidence_text, status_label
+from cg_gate.render._format import evidence_text, status_label, visible_controls
 
 
 def _location_path(v: Verdict, policy_source: str | None, policy_path: str | None) -> str | None:
@@ -25,12 +31,10 @@ def _location_path(v: Verdict, policy_source: str | None, policy_path: str | Non
 def _testcase(parent: ET.Element, v: Verdict, suite: str, fail_on: str,
               policy_source: str | None, policy_path: str | None) -> str:
     attrs = {"name": f"{v.rule_id}: {v.title}", "classname": f"{suite}.{v.check}", "time": "0"}
-    path = _location_path(v, policy_source, policy_path)
-    if path is not None:
-        attrs["file"] = path
-        attrs["line"] = str(v.location.line)
     case = ET.SubElement(parent, "testcase", attrs)
-    detail = f"{v.stable_id}\n{v.message}\n{evidence_text(v.evidence)}".rstrip()
+    path = _location_path(v, policy_source, policy_path)
+    where = f" at {path}:{v.location.line}" if path is not None else ""
+    detail = f"{v.stable_id}{where}\n{v.message}\n{evidence_text(v.evidence)}".rstrip()
     outcome = "passed"
     if v.fails(fail_on):
         tag = "error" if v.status == "error" else "failure"
@@ -50,6 +54,21 @@ def _testcase(parent: ET.Element, v: Verdict, suite: str, fail_on: str,
     return outcome
 
 
+def _seconds(value: float) -> str:
+    """Seconds as plain decimals (`192.4`, `0`): the schema's time pattern has no exponent."""
+    text = f"{max(value, 0.0):.3f}".rstrip("0").rstrip(".")
+    return text or "0"
+
+
+def _legal(root: ET.Element) -> None:
+    """Write out, in every text and attribute, the characters XML cannot carry."""
+    for el in root.iter():
+        if el.text:
+            el.text = visible_controls(el.text)
+        for key, value in el.attrib.items():
+            el.attrib[key] = visible_controls(value)
+
+
 def render_junit_text(run: GateRun, *, policy_source: str | None = None) -> str:
     """junit.xml as text."""
     m = run.manifest
@@ -67,11 +86,13 @@ def render_junit_text(run: GateRun, *, policy_source: str | None = None) -> str:
         tally[_testcase(suite, v, suite_name, run.summary.fail_on, policy_source, policy_path)] += 1
     counts = {"tests": str(len(run.verdicts)), "failures": str(tally["failure"]),
               "errors": str(tally["error"]), "skipped": str(tally["skipped"]),
-              "time": f"{m.wall_time_s:g}"}
-    for el in (root, suite):
-        for key, value in counts.items():
-            el.set(key, value)
+              "time": _seconds(m.wall_time_s)}
+    for key, value in counts.items():
+        suite.set(key, value)
+        if key != "skipped":  # the schema has `skipped` on <testsuite> only
+            root.set(key, value)
     suite.set("timestamp", m.finished_at)
+    _legal(root)
     ET.indent(root, space="  ")
     return '<?xml version="1.0" encoding="UTF-8"?>\n' + ET.tostring(root, encoding="unicode") + "\n"
 

@@ -2,11 +2,23 @@
 
 Always under `MAX_BYTES` (GitHub caps step summaries and comments): long tables are cut
 with "… and N more", failing rules first, so the part a reviewer needs survives.
+
+Safe to post: every string that comes from the record goes through `cell` (text) or
+`code` (a code span), so nothing a policy, suite, label or results file says can become
+Markdown or HTML in the comment. Both put the value on one line and write control
+characters out visibly (`\\x1b`); `cell` also escapes what Markdown would read (emphasis,
+code, strikethrough, math, table pipes, `](` of links and images, HTML and autolinks as
+entities) and breaks what GitHub would link or notify on its own: `@user` and `@org/team`
+mentions (a word joiner after `@`: shown as `@name`, notifies nobody), bare `http://`, `//`
+and `www.` links. Issue references such as `#123` are left as GitHub renders them. The
+only links are the report files and, when the record's CI run URL has the shape of a
+GitHub Actions run (`https://host/owner/repo/actions/runs/N`), that run.
 """
 
 from __future__ import annotations
 
 import math
+import re
 from dataclasses import dataclass
 
 from cg_gate.record import FamilyResult, GateRun, Verdict
@@ -23,6 +35,7 @@ from cg_gate.render._format import (
     signed,
     status_label,
     utc_display,
+    visible_controls,
 )
 
 MAX_BYTES = 60_000
@@ -40,14 +53,48 @@ class Limits:
     categories: int = 10
 
 
-def cell(text: object, limit: int = CELL_CHARS) -> str:
-    """Text safe inside a Markdown table cell: one line, pipes and HTML escaped, clipped."""
+_WORD_JOINER = "\u2060"
+_MD_ESCAPES = str.maketrans({
+    "\\": "\\\\", "`": "\\`", "*": "\\*", "_": "\\_", "~": "\\~", "$": "\\$",
+    "|": "\\|", "&": "&amp;", "<": "&lt;", ">": "&gt;",
+})
+_WWW_RE = re.compile(r"(?i)\b(www)\.")
+_RUN_URL_RE = re.compile(
+    r"^https://[A-Za-z0-9.-]+(:[0-9]{1,5})?/[A-Za-z0-9_.-]+/[A-Za-z0-9_.-]+"
+    r"/actions/runs/[0-9]+(/attempts/[0-9]+)?$")
+
+
+def _one_line(text: object, limit: int) -> str:
     value = DASH if text is None else str(text)
-    value = " ".join(value.split())
+    value = " ".join(visible_controls(value).split())
     if len(value) > limit:
         value = value[: limit - 1] + "…"
-    return (value.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
-            .replace("|", "\\|"))
+    return value or DASH
+
+
+def _defuse(value: str) -> str:
+    """Break mentions and the bare links GitHub would make by itself."""
+    value = value.replace("@", "@" + _WORD_JOINER).replace("//", "/" + _WORD_JOINER + "/")
+    return _WWW_RE.sub(lambda m: m.group(1) + _WORD_JOINER + ".", value)
+
+
+def cell(text: object, limit: int = CELL_CHARS) -> str:
+    """Record text as inert Markdown on one line, clipped to `limit` characters (see the
+    module docstring for what is escaped); safe in a table cell and in running text."""
+    value = _one_line(text, limit).translate(_MD_ESCAPES).replace("](", "\\](")
+    return _defuse(value)
+
+
+def code(text: object, limit: int = CELL_CHARS, *, table: bool = False) -> str:
+    """Record text as a code span on one line: fenced with more backticks than it holds,
+    so it cannot close the span early; pipes escaped when it sits in a table cell."""
+    value = _one_line(text, limit)
+    if table:
+        value = value.replace("|", "\\|")
+    longest = max((len(run) for run in re.findall(r"`+", value)), default=0)
+    fence = "`" * (longest + 1)
+    pad = " " if value.startswith("`") or value.endswith("`") else ""
+    return f"{fence}{pad}{value}{pad}{fence}"
 
 
 def _more(n: int, what: str) -> str:
@@ -70,17 +117,18 @@ def _header(run: GateRun) -> list[str]:
     lines = [f"## {_VERDICT_ICON.get(verdict, '')} cg-gate: {verdict.upper()} — {cell(model_name(m.model))}", ""]
     policy = "no policy"
     if m.policy is not None:
-        policy = f"policy `{cell(m.policy.name)}`" + (f" v{cell(m.policy.version)}" if m.policy.version else "")
+        policy = f"policy {code(m.policy.name)}" + (f" v{cell(m.policy.version)}" if m.policy.version else "")
     lines.append(f"**{_counts(run)}** · fails on `{run.summary.fail_on}` · {policy} · "
-                 f"run `{cell(m.run_id)}` · {utc_display(m.finished_at)}")
+                 f"run {code(m.run_id)} · {cell(utc_display(m.finished_at))}")
     lines.append("")
-    model = f"Candidate `{cell(model_name(m.model))}` (`{short_digest(m.model.digest)}`)"
+    model = f"Candidate {code(model_name(m.model))} ({code(short_digest(m.model.digest))})"
     if m.baseline is not None:
-        model += f" vs baseline `{cell(model_name(m.baseline))}` (`{short_digest(m.baseline.digest)}`)"
+        model += (f" vs baseline {code(model_name(m.baseline))} "
+                  f"({code(short_digest(m.baseline.digest))})")
     model += f" · mean score {num(run.summary.mean_score)}"
     if run.summary.baseline_mean_score is not None:
         model += f" (baseline {num(run.summary.baseline_mean_score)})"
-    model += f" · {run.summary.n_items} items · SAE `{cell(m.sae.source)}`"
+    model += f" · {run.summary.n_items} items · SAE {code(m.sae.source)}"
     lines.append(model)
     if run.fidelity.warning:
         lines += ["", f"> ⚠️ SAE fidelity: {cell(run.fidelity.warning)}"]
@@ -95,7 +143,7 @@ def _rules(run: GateRun, limit: int) -> list[str]:
     ordered = sorted(run.verdicts, key=_rule_order)
     for v in ordered[:limit]:
         verdict = f"**{status_label(v.status)}**" if v.fails() else status_label(v.status)
-        lines.append(f"| {STATUS_ICONS.get(v.status, '')} | `{cell(v.rule_id, 60)}` {cell(v.title, 80)} "
+        lines.append(f"| {STATUS_ICONS.get(v.status, '')} | {code(v.rule_id, 60, table=True)} {cell(v.title, 80)} "
                      f"| {v.severity} | {v.mode} | {verdict} | {cell(v.message)} |")
     if len(ordered) > limit:
         lines.append(_more(len(ordered) - limit, "rules"))
@@ -173,8 +221,11 @@ def _categories(run: GateRun, limit: int) -> list[str]:
 
 def _links(run: GateRun) -> list[str]:
     links = ["[Full report](report.html)", "[PDF](report.pdf)", "[results.json](results.json)"]
-    if run.manifest.ci.run_url:
-        links.append(f"[CI run]({cell(run.manifest.ci.run_url, 300)})")
+    url = run.manifest.ci.run_url
+    if url and _RUN_URL_RE.match(url):
+        links.append(f"[CI run]({url})")
+    elif url:
+        links.append(f"CI run: {cell(url, 300)}")
     return ["", " · ".join(links), ""]
 
 

@@ -3,6 +3,12 @@
 Fonts come from `cg_gate/data/fonts` (no system font lookup for the text faces), the
 results record is attached inside the PDF, and the url fetcher refuses anything but
 `data:` URLs and files shipped with the package, so rendering never touches the network.
+
+The file is archival: PDF/A-3b (XMP metadata declaring part 3, conformance B; fonts
+embedded; an sRGB output intent) with results.json as its associated file
+(`/AF`, relationship `Data`), and tagged (`/MarkInfo /Marked true` and a structure tree),
+so assistive technology can read it. Title, subject and keywords come from the page's
+`<title>` and `<meta>` tags, in both the document information and the XMP metadata.
 """
 
 from __future__ import annotations
@@ -68,9 +74,24 @@ def local_only_fetcher():
     return LocalOnlyFetcher(allowed_protocols=("file", "data"), timeout=1)
 
 
+#: The PDF variant written: archival PDF/A-3b, which allows the embedded results.json.
+PDF_VARIANT = "pdf/a-3b"
+
+
+def _one_af_entry_per_file(document, pdf) -> None:
+    """WeasyPrint lists an attachment in the catalog's /AF once from the names tree and
+    once as a file specification; one entry per associated file is enough."""
+    af = pdf.catalog.get("AF")
+    if af:
+        unique = list(dict.fromkeys(af))
+        af.clear()
+        af.extend(unique)
+
+
 def render_pdf(run: GateRun, *, policy_source: str | None = None, results_json: str | None = None,
                html_text: str | None = None) -> bytes:
-    """report.pdf bytes for `run`: same content as the HTML, paged, with results.json inside.
+    """report.pdf bytes for `run`: same content as the HTML, paged, as tagged PDF/A-3b with
+    results.json inside as its associated file.
 
     `results_json` (`dump_results(run)`) and `html_text` (`render_html_text(run, ...)`) are
     taken as given where the caller has made them already.
@@ -102,5 +123,8 @@ def render_pdf(run: GateRun, *, policy_source: str | None = None, results_json: 
         attachments=[attachment],
         pdf_identifier=run.manifest.run_id.encode("utf-8"),
         uncompressed_pdf=False,
+        pdf_variant=PDF_VARIANT,
+        pdf_tags=True,
+        finisher=_one_af_entry_per_file,
     )
     return out.getvalue()

@@ -1,22 +1,21 @@
-"""The renderer registry and `render_all`, which writes reports atomically.
+"""The renderer registry and `render_all`, which writes a run's reports as one set.
 
 Every renderer is a function of the run record (never mutating it) that returns the
-file's bytes. `render_all` renders every requested format in memory first and only then
-writes the files (each via temp file + rename), so a renderer that fails part-way leaves
-no half-written report and no partial set of new files behind.
+file's bytes. `render_all` renders every requested format in memory first and then writes
+them as one output set (`write_output_set`: staged beside `--out`, moved in together), so a
+renderer or a disk that fails part-way leaves the previous set in place, never a mix.
 """
 
 from __future__ import annotations
 
-import os
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
 
 from cg_gate.errors import ConfigError
-from cg_gate.record import atomic_write_bytes, dump_results
-from cg_gate.record import GateRun
+from cg_gate.record import GateRun, dump_results
+from cg_gate.render._output import FileWriter, check_writable, write_output_set
 
 
 class RenderFunction(Protocol):
@@ -133,37 +132,29 @@ def parse_formats(formats: str | Iterable[str]) -> list[str]:
 
 
 def render_all(run: GateRun, formats: str | Iterable[str], out_dir: Path, *,
-               policy_source: str | None = None) -> dict[str, Path]:
-    """Render `formats` of `run` into `out_dir`; returns format → written path.
+               policy_source: str | None = None,
+               extra: Mapping[str, bytes | FileWriter] | None = None) -> dict[str, Path]:
+    """Render `formats` of `run` into `out_dir` as one output set; returns format → path.
 
     `policy_source` is the policy file's path relative to the repository root, used for
-    SARIF and JUnit locations; by default the path recorded in the run is used.
-    Nothing is written unless every format renders.
+    SARIF and JUnit locations; by default the path recorded in the run is used. `extra`
+    adds files to the set that are not reports (file name → bytes or a writer, e.g.
+    activations.npz). Nothing in `out_dir` changes unless every file was written; see
+    `cg_gate.render._output` for how the previous set and unrelated files are treated.
     """
     names = parse_formats(formats)
+    out_dir = Path(out_dir)
+    check_writable(out_dir)
     # results.json is also the PDF's attachment and the HTML page is also what the PDF
     # lays out: make each once for every renderer that takes it
     wanted = {product for name in names for product in RENDERERS[name].takes}
     shared = _shared_products(run, wanted, policy_source)
-    rendered: dict[str, bytes] = {}
+    files: dict[str, bytes | FileWriter] = {}
     for name in names:
         renderer = RENDERERS[name]
-        extra = {product: shared[product] for product in renderer.takes}
-        rendered[name] = renderer.render(run, policy_source=policy_source, **extra)
-    out_dir = Path(out_dir)
-    written: dict[str, Path] = {}
-    mode = _file_mode()
-    for name in names:
-        path = out_dir / RENDERERS[name].filename
-        atomic_write_bytes(path, rendered[name])
-        # Temp files are created private (0600); reports are meant to be shared.
-        os.chmod(path, mode)
-        written[name] = path
-    return written
-
-
-def _file_mode() -> int:
-    """0666 less the process umask: the mode `open()` would have given a new file."""
-    umask = os.umask(0)
-    os.umask(umask)
-    return 0o666 & ~umask
+        extra_products = {product: shared[product] for product in renderer.takes}
+        files[renderer.filename] = renderer.render(run, policy_source=policy_source,
+                                                   **extra_products)
+    files.update(extra or {})
+    paths = write_output_set(out_dir, files, run_id=run.manifest.run_id)
+    return {name: paths[RENDERERS[name].filename] for name in names}

@@ -5,6 +5,11 @@ rule whose status is fail, error or warn: level `error` when it fails the build,
 otherwise. Each result sits at the rule's line in the policy file, with a path relative to
 the repository root, and carries the stable id as its partial fingerprint so code scanning
 tracks the finding across runs.
+
+The log validates against the OASIS SARIF 2.1.0 schema (the tests check it) for any record:
+tags are de-duplicated (the schema wants unique items), and every string is passed through
+`visible_controls`, so control characters and lone surrogates, which JSON could escape but
+UTF-8 cannot encode, are written out as visible escapes.
 """
 
 from __future__ import annotations
@@ -15,6 +20,7 @@ from pathlib import Path, PurePosixPath
 from typing import Any
 
 from cg_gate.record import GateRun, Verdict
+from cg_gate.render._format import visible_controls
 
 SARIF_VERSION = "2.1.0"
 SARIF_SCHEMA = "https://json.schemastore.org/sarif-2.1.0.json"
@@ -59,7 +65,9 @@ def _descriptor(v: Verdict) -> dict[str, Any]:
         "fullDescription": {"text": help_text},
         "help": {"text": help_text},
         "defaultConfiguration": {"level": _DEFAULT_LEVEL[v.severity]},
-        "properties": {"tags": ["cg-gate", v.check, *v.tags]},
+        # unique after cleaning, as the schema wants
+        "properties": {"tags": list(dict.fromkeys(
+            visible_controls(t) for t in ["cg-gate", v.check, *v.tags]))},
     }
     return descriptor
 
@@ -107,7 +115,19 @@ def sarif_log(run: GateRun, *, policy_source: str | None = None) -> dict[str, An
     return {"$schema": SARIF_SCHEMA, "version": SARIF_VERSION, "runs": [sarif_run]}
 
 
+def _clean(value: Any) -> Any:
+    """`value` with `visible_controls` applied to every string in it, keys included."""
+    if isinstance(value, str):
+        return visible_controls(value)
+    if isinstance(value, dict):
+        return {_clean(k): _clean(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_clean(v) for v in value]
+    return value
+
+
 def render_sarif(run: GateRun, *, policy_source: str | None = None) -> bytes:
     """results.sarif bytes for `run`."""
-    text = json.dumps(sarif_log(run, policy_source=policy_source), indent=2, ensure_ascii=False)
+    log = _clean(sarif_log(run, policy_source=policy_source))
+    text = json.dumps(log, indent=2, ensure_ascii=False)
     return (text + "\n").encode("utf-8")
