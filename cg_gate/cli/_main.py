@@ -6,7 +6,7 @@ Subcommands live in their own modules and are loaded lazily, so `cg-gate --help`
 
 from __future__ import annotations
 
-import importlib
+import importlib.util
 import click
 
 from cg_gate import __version__
