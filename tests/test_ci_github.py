@@ -409,6 +409,7 @@ def test_write_outputs_appends_every_declared_output(tmp_path: Path) -> None:
         "earlier": "kept",
         "verdict": "fail",
         "failed-rules": "release/CG001,release/CG002",
+        "counts": '{"pass":1,"warn":0,"fail":2,"insufficient_data":0,"waived":0,"error":0}',
         "report-html": str(out / "report.html"),
         "report-pdf": "",
         "results-json": str(out / "results.json"),

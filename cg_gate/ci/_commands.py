@@ -9,6 +9,7 @@ message data escapes `%`, `\\r` and `\\n`; properties additionally escape `:` an
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import uuid
 from collections.abc import Mapping, Sequence
@@ -25,6 +26,7 @@ STEP_SUMMARY_LIMIT = 1024 * 1024
 OUTPUT_NAMES = (
     "verdict",
     "failed-rules",
+    "counts",
     "report-html",
     "report-pdf",
     "results-json",
@@ -160,12 +162,21 @@ def gate_outputs(
     return {
         "verdict": gate_verdict(run, fail_on),
         "failed-rules": ",".join(v.stable_id for v in run.failing(fail_on)) if run else "",
+        "counts": _counts_json(run) if run else "",
         "report-html": existing("report.html"),
         "report-pdf": existing("report.pdf"),
         "results-json": existing("results.json"),
         "results-digest": run.digest if run else "",
         "run-id": run.manifest.run_id if run else "",
     }
+
+
+def _counts_json(run: GateRun) -> str:
+    """Verdicts by status as compact JSON (`fromJSON(...)` in a workflow), every status present."""
+    counts = {status: 0 for status in ("pass", "warn", "fail", "insufficient_data", "waived", "error")}
+    for v in run.verdicts:
+        counts[v.status] = counts.get(v.status, 0) + 1
+    return json.dumps(counts, separators=(",", ":"))
 
 
 def format_output(name: str, value: str) -> str:
