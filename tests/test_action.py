@@ -228,36 +228,148 @@ def test_run_step_unbalanced_extra_args_is_exit_two(action: dict[str, Any],
     assert _outputs(tmp_path) == {"exit-code": "2"}
 
 
-@pytest.mark.parametrize(("run_exit", "expected"), [("0", 0), ("1", 1), ("2", 2), ("", 2)])
-def test_gate_step_fails_exactly_when_the_run_did(action: dict[str, Any], tmp_path: Path,
-                                                  run_exit: str, expected: int) -> None:
-    proc = _run_script(_steps(action)[-1]["run"], {"RUN_EXIT": run_exit}, tmp_path)
+@pytest.mark.parametrize(("verdict", "run_exit", "expected", "says"), [
+    ("pass", "0", 0, "verdict pass"),
+    ("fail", "1", 1, "::error title=cg-gate::verdict fail: enforced rules fail (release/CG003)"),
+    ("error", "2", 2, "::error title=cg-gate::verdict error"),
+    # nothing published: cg-gate run's exit code decides, a missing one is "not judged"
+    ("", "1", 1, "verdict fail"),
+    ("", "", 2, "verdict error"),
+    # a crash that exits 1 wrote no results: publish says error, and so does the step
+    ("error", "1", 2, "disagrees"),
+    ("pass", "1", 2, "disagrees"),
+    ("", "7", 2, "verdict error"),
+])
+def test_gate_step_exits_with_the_published_verdict(action: dict[str, Any], tmp_path: Path,
+                                                    verdict: str, run_exit: str, expected: int,
+                                                    says: str) -> None:
+    step = _step(action, "gate")
+    assert step is _steps(action)[-1] and step["if"] == "always()"
+    env = {"VERDICT": verdict, "RUN_EXIT": run_exit, "FAILED_RULES": "release/CG003"}
+    proc = _run_script(step["run"], env, tmp_path)
     assert proc.returncode == expected
+    assert says in proc.stdout
     assert ("::error" in proc.stdout) is (expected != 0)
+    assert _outputs(tmp_path) == {"exit-code": str(expected)}
+
+
+def _action_dir(tmp_path: Path, version: str = "1.2.3", constraints: str = "click==8.5.1\n") -> Path:
+    action_path = tmp_path / "action"
+    (action_path / "cg_gate").mkdir(parents=True, exist_ok=True)
+    (action_path / "cg_gate" / "__init__.py").write_text(f'"""x"""\n\n__version__ = "{version}"\n')
+    (action_path / "constraints.txt").write_text(constraints)
+    (action_path / "pyproject.toml").write_text("[project]\n")
+    return action_path
+
+
+def _resolve(action: dict[str, Any], tmp_path: Path, **env: str) -> dict[str, str]:
+    if not (tmp_path / "action").exists():
+        _action_dir(tmp_path)
+    (tmp_path / "out.txt").write_text("")
+    base = {"GITHUB_JOB": "gate", "JOB_INDEX": "0", "IN_CACHE_DIR": "",
+            "IN_OUTPUT_DIR": "cg-gate-report", "IN_ARTIFACT_NAME": "", "RUNNER_OS": "Linux",
+            "RUNNER_ARCH": "X64", "GITHUB_ACTION_PATH": str(tmp_path / "action"),
+            "KEY_INPUTS": "model  saes/l6 suites/a.yaml cpu ", "PIP_INPUTS": "3.11 2.13.0 idx",
+            "GITHUB_RUN_ID": "1"}
+    proc = _run_script(_step(action, "resolve")["run"], base | env, tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    return _outputs(tmp_path)
 
 
 def test_resolve_step_names_are_unique_per_leg_and_output_dir(action: dict[str, Any],
                                                               tmp_path: Path) -> None:
-    script = _step(action, "resolve")["run"]
-
-    def resolve(**env: str) -> dict[str, str]:
-        (tmp_path / "out.txt").write_text("")
-        base = {"GITHUB_JOB": "gate", "JOB_INDEX": "0", "IN_CACHE_DIR": "",
-                "IN_OUTPUT_DIR": "cg-gate-report", "IN_ARTIFACT_NAME": ""}
-        proc = _run_script(script, base | env, tmp_path)
-        assert proc.returncode == 0, proc.stderr
-        return _outputs(tmp_path)
-
-    leg0 = resolve()
+    leg0 = _resolve(action, tmp_path)
     assert re.fullmatch(r"cg-gate-report-gate-0-[0-9a-f]{8}", leg0["artifact-name"])
     assert leg0["cache-dir"] == str(tmp_path / "home" / ".cache" / "cg-gate")
+    assert leg0["hub-cache"] == str(tmp_path / "home" / ".cache" / "huggingface" / "hub")
     assert leg0["comment-key"] == leg0["artifact-name"].removeprefix("cg-gate-report-")
-    leg1 = resolve(JOB_INDEX="1")
-    other_dir = resolve(IN_OUTPUT_DIR="reports/b")
+    leg1 = _resolve(action, tmp_path, JOB_INDEX="1")
+    other_dir = _resolve(action, tmp_path, IN_OUTPUT_DIR="reports/b")
     names = {leg0["artifact-name"], leg1["artifact-name"], other_dir["artifact-name"]}
     assert len(names) == 3
-    named = resolve(IN_ARTIFACT_NAME="cg-gate-report", IN_CACHE_DIR="/c")
+    named = _resolve(action, tmp_path, IN_ARTIFACT_NAME="cg-gate-report", IN_CACHE_DIR="/c",
+                     HF_HOME="/hf")
     assert named["artifact-name"] == "cg-gate-report" and named["cache-dir"] == "/c"
+    assert named["hub-cache"] == "/hf/hub"
+
+
+def test_cache_keys_follow_the_content_not_the_run(action: dict[str, Any],
+                                                   tmp_path: Path) -> None:
+    """Gate-cache keys: OS, arch, cg-gate version, the inputs; pip keys: its dependency files."""
+    first = _resolve(action, tmp_path)
+    assert first["version"] == "1.2.3"
+    assert first["gate-key-prefix"] == "cg-gate-Linux-X64-v1.2.3-"
+    assert re.fullmatch(r"[0-9a-f]{16}", first["gate-key-inputs"])
+    assert first["pip-key"].startswith(first["pip-key-prefix"])
+    assert re.fullmatch(r"cg-gate-pip-Linux-X64-[0-9a-f]{16}-[0-9a-f]{16}", first["pip-key"])
+    # Another run, attempt or leg of the same inputs: the same keys.
+    again = _resolve(action, tmp_path, GITHUB_RUN_ID="2", JOB_INDEX="3")
+    for key in ("gate-key-prefix", "gate-key-inputs", "pip-key"):
+        assert again[key] == first[key], key
+    # Another checkpoint: another gate key, the same pip key.
+    other_model = _resolve(action, tmp_path, KEY_INPUTS="model@v2  saes/l6 suites/a.yaml cpu ")
+    assert other_model["gate-key-inputs"] != first["gate-key-inputs"]
+    assert other_model["pip-key"] == first["pip-key"]
+    # Another cg-gate version: another prefix (older entries are not restored).
+    _action_dir(tmp_path, version="1.3.0")
+    newer = _resolve(action, tmp_path)
+    assert newer["gate-key-prefix"] == "cg-gate-Linux-X64-v1.3.0-"
+    # Other pins: another pip key under the same prefix (restored as a fallback).
+    _action_dir(tmp_path, version="1.2.3", constraints="click==8.5.2\n")
+    pins = _resolve(action, tmp_path)
+    assert pins["pip-key"] != first["pip-key"]
+    assert pins["pip-key-prefix"] == first["pip-key-prefix"]
+    other_torch = _resolve(action, tmp_path, PIP_INPUTS="3.11 2.14.0 idx")
+    assert other_torch["pip-key-prefix"] != first["pip-key-prefix"]
+
+
+def _fingerprint(action: dict[str, Any], tmp_path: Path, matched: str) -> dict[str, str]:
+    (tmp_path / "out.txt").write_text("")
+    env = {"HUB_CACHE": str(tmp_path / "hub"), "CG_CACHE_DIR": str(tmp_path / "cg"),
+           "PREFIX": "cg-gate-Linux-X64-v1.2.3-abc-", "MATCHED": matched}
+    proc = _run_script(_step(action, "cache-key")["run"], env, tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    return _outputs(tmp_path)
+
+
+def test_gate_caches_are_saved_only_when_their_content_changed(action: dict[str, Any],
+                                                               tmp_path: Path) -> None:
+    assert _fingerprint(action, tmp_path, "") == {"key": "", "unchanged": "false"}  # nothing
+    (tmp_path / "cg" / "responses").mkdir(parents=True)
+    (tmp_path / "cg" / "responses" / "ab12.json").write_text("{}")
+    first = _fingerprint(action, tmp_path, "")
+    assert re.fullmatch(r"cg-gate-Linux-X64-v1\.2\.3-abc-[0-9a-f]{16}", first["key"])
+    assert first["unchanged"] == "false"
+    # Restored from that key, nothing added: nothing to save, whichever inputs saved it.
+    digest = first["key"].rsplit("-", 1)[1]
+    assert _fingerprint(action, tmp_path, first["key"])["unchanged"] == "true"
+    assert _fingerprint(action, tmp_path, f"cg-gate-Linux-X64-v1.2.3-other-{digest}") == {
+        "key": first["key"], "unchanged": "true"}
+    # The run added an entry (here: to the hub cache): a new key.
+    (tmp_path / "hub" / "models--org--m" / "blobs").mkdir(parents=True)
+    (tmp_path / "hub" / "models--org--m" / "blobs" / "f00d").write_text("w")
+    grown = _fingerprint(action, tmp_path, first["key"])
+    assert grown["unchanged"] == "false" and grown["key"] != first["key"]
+
+
+def test_caches_are_restored_and_saved_by_split_actions(action: dict[str, Any]) -> None:
+    """Restore and save are separate steps; saves run after a failing gate, only on news."""
+    uses = {s.get("id") or s["name"]: s for s in _steps(action) if "uses" in s}
+    assert not any(s["uses"].startswith("actions/cache@") for s in uses.values())
+    pip_save = uses["Save pip's cache"]
+    gate_save = uses["Save the gate caches"]
+    assert uses["pip-cache"]["uses"] == uses["gate-cache"]["uses"] == "actions/cache/restore@v5"
+    assert pip_save["uses"] == gate_save["uses"] == "actions/cache/save@v5"
+    for save in (pip_save, gate_save):
+        assert save["if"].startswith("always()") and "inputs.cache == 'true'" in save["if"]
+    assert "steps.pip-cache.outputs.cache-hit != 'true'" in pip_save["if"]
+    assert "steps.cache-key.outputs.unchanged != 'true'" in gate_save["if"]
+    assert gate_save["with"]["key"] == "${{ steps.cache-key.outputs.key }}"
+    assert gate_save["with"]["path"] == uses["gate-cache"]["with"]["path"]
+    assert "run_id" not in ACTION.read_text(encoding="utf-8")
+    order = [s.get("id") or s["name"] for s in _steps(action)]
+    assert order.index("gate-cache") < order.index("run") < order.index("cache-key") \
+        < order.index("Save the gate caches")
 
 
 def _fake_tools(tmp_path: Path, names: tuple[str, ...]) -> Path:
@@ -285,9 +397,7 @@ def test_install_step_takes_torch_from_the_cpu_index_first(
         action: dict[str, Any], tmp_path: Path, runner_os: str, version: str, index: str,
         torch_call: str) -> None:
     log = _fake_tools(tmp_path, ("python", "sudo", "brew", "ldconfig", "cg-gate"))
-    action_path = tmp_path / "action"
-    action_path.mkdir()
-    (action_path / "constraints.txt").write_text("click==8.5.1\n")
+    action_path = _action_dir(tmp_path)
     install = next(s for s in _steps(action) if s["name"] == "Install cg-gate")
     env = {"TORCH_VERSION": version, "TORCH_INDEX_URL": index, "RUNNER_OS": runner_os,
            "GITHUB_ACTION_PATH": str(action_path)}
@@ -298,6 +408,6 @@ def test_install_step_takes_torch_from_the_cpu_index_first(
     assert pip == [
         "python -m pip install --upgrade pip",
         torch_call,
-        f"python -m pip install -c {action_path}/constraints.txt {action_path}",
+        f"python -m pip install -c {action_path}/constraints.txt {action_path}[model,pdf]",
     ]
     assert calls[-1] == "cg-gate --version"
