@@ -38,6 +38,12 @@ _HELP = {
 }
 
 
+# Top-level modules of the optional extras -> the extra that installs them.
+_EXTRAS = {name: "model" for name in ("torch", "transformers", "sae_lens", "transformer_lens",
+                                      "scipy", "safetensors", "gguf", "peft", "datasets", "tqdm")}
+_EXTRAS["weasyprint"] = "pdf"
+
+
 class LazyGroup(click.Group):
     """A group whose subcommands are imported only when they are invoked."""
 
@@ -58,6 +64,14 @@ class LazyGroup(click.Group):
     def invoke(self, ctx: click.Context):
         try:
             return super().invoke(ctx)
+        except ModuleNotFoundError as exc:
+            extra = _EXTRAS.get((exc.name or "").split(".")[0])
+            if extra is None:
+                raise
+            err = GateError(f"this command needs {exc.name}, which cg-gate's light install leaves out",
+                            fix=f"pip install 'cg-gate[{extra}]'")
+            click.secho(f"error: {err.render()}", err=True, fg="red")
+            ctx.exit(err.exit_code)
         except GateError as exc:
             click.secho(f"error: {exc.render()}", err=True, fg="red")
             ctx.exit(exc.exit_code)
