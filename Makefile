@@ -3,7 +3,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 PIP := $(PY) -m pip
 
-.PHONY: demo test setup bench clean
+.PHONY: demo test setup bench clean action-e2e dist lint-workflows
 
 $(VENV)/.installed: pyproject.toml constraints.txt
 	python3 -m venv $(VENV)
@@ -25,9 +25,27 @@ demo: $(VENV)/.installed
 test: $(VENV)/.installed
 	$(PY) -m pytest -q
 
+# The GitHub Action end to end: act (self-hosted, offline, remote actions mapped to the
+# stand-ins in tests/data/act/) runs `uses: ./` on a tiny model three times — pass, fail,
+# could not judge. About 2 minutes on two busy cores; CI runs it after `make test`.
+action-e2e: $(VENV)/.installed
+	$(PY) -m pytest -q -m e2e tests/test_action_e2e.py
+
+# Wheel and sdist in dist/, checked by twine (built offline with the venv's setuptools).
+dist: $(VENV)/.installed
+	rm -rf dist
+	$(PY) -m build --no-isolation --outdir dist .
+	$(PY) -m twine check --strict dist/*
+
+# zizmor over the workflows, the example workflows and action.yml (offline audits).
+# actionlint runs in CI (.github/workflows/ci.yml): it has no offline install.
+lint-workflows: $(VENV)/.installed
+	$(VENV)/bin/zizmor --offline --config .github/zizmor.yml \
+	  .github/workflows/ examples/model-repo/.github/workflows/ action.yml
+
 bench: $(VENV)/.installed
 	$(PY) benchmarks/bench_metrics.py
 	$(PY) benchmarks/bench_extract.py
 
 clean:
-	rm -rf $(VENV) cg-gate-out .cg-gate-cache
+	rm -rf $(VENV) cg-gate-out .cg-gate-cache dist build
