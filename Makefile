@@ -41,7 +41,7 @@ dist: $(VENV)/.installed
 # actionlint runs in CI (.github/workflows/ci.yml): it has no offline install.
 lint-workflows: $(VENV)/.installed
 	$(VENV)/bin/zizmor --offline --config .github/zizmor.yml \
-	  .github/workflows/ examples/model-repo/.github/workflows/ action.yml
+	  .github/workflows/ .github/dependabot.yml examples/model-repo/.github/workflows/ action.yml
 
 bench: $(VENV)/.installed
 	$(PY) benchmarks/bench_metrics.py

@@ -261,7 +261,8 @@ def test_zizmor_finds_nothing_in_the_workflows_and_the_action() -> None:
         pytest.skip("zizmor is not installed")
     proc = subprocess.run(
         [zizmor, "--offline", "--format", "json", "--config", ".github/zizmor.yml",
-         ".github/workflows/", "examples/model-repo/.github/workflows/", "action.yml"],
+         ".github/workflows/", ".github/dependabot.yml", "examples/model-repo/.github/workflows/",
+         "action.yml"],
         cwd=ROOT, capture_output=True, text=True, timeout=60)
     findings = json.loads(proc.stdout or "[]")
     assert findings == [], json.dumps(findings, indent=1)[:3000]
