@@ -251,6 +251,50 @@ def test_sdist_and_wheel_pass_twine_check(dist: Path) -> None:
     assert proc.stdout.count("PASSED") == 2
 
 
+def _light_site(target: Path) -> Path:
+    """A directory holding only the base install's dependency closure (links into this venv)."""
+    core = {Requirement(r).name for r in PYPROJECT["project"]["dependencies"]}
+    target.mkdir()
+    for name in _closure(core):
+        dist = metadata.distribution(name)
+        for top in {f.parts[0] for f in dist.files or [] if f.parts and f.parts[0] != ".."}:
+            src = Path(dist.locate_file(top))
+            if src.exists() and not (target / top).exists() and not top.endswith(".pth"):
+                (target / top).symlink_to(src)
+    return target
+
+
+def test_the_built_wheel_runs_report_in_a_venv_without_torch(dist: Path, tmp_path: Path) -> None:
+    """The light install for real: a fresh venv, the wheel, and only the base dependencies."""
+    (wheel,) = dist.glob("*.whl")
+    venv = tmp_path / "venv"
+    subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(venv)], check=True)
+    py = venv / "bin" / "python"
+    site = subprocess.run([py, "-c", "import site; print(site.getsitepackages()[0])"],
+                          capture_output=True, text=True, check=True).stdout.strip()
+    (Path(site) / "light-deps.pth").write_text(str(_light_site(tmp_path / "deps")) + "\n")
+    subprocess.run([sys.executable, "-m", "pip", "--python", str(py), "install", "-q",
+                    "--no-deps", "--no-index", str(wheel)], check=True, capture_output=True)
+    env = {"PATH": f"{venv / 'bin'}{os.pathsep}/usr/bin:/bin", "HOME": str(tmp_path),
+           "NO_COLOR": "1", "LANG": "C.UTF-8"}
+    probe = subprocess.run([py, "-c", "import cg_gate, importlib.util as u; "
+                            "print(cg_gate.__file__); print(u.find_spec('torch'))"],
+                           env=env, cwd=tmp_path, capture_output=True, text=True, timeout=60)
+    assert probe.stdout.splitlines()[0].startswith(site)  # the installed wheel, not the tree
+    assert probe.stdout.splitlines()[1] == "None"  # torch is not importable at all
+    out = tmp_path / "report"
+    rep = subprocess.run([venv / "bin" / "cg-gate", "report", str(FIXTURE), "--format",
+                          "html,md,junit,sarif,json", "--out", str(out)],
+                         env=env, cwd=tmp_path, capture_output=True, text=True, timeout=120)
+    assert rep.returncode in (0, 1), rep.stderr  # the fixture's verdict, not an error
+    for name in ("report.html", "summary.md", "junit.xml", "results.sarif", "results.json"):
+        assert (out / name).stat().st_size > 0, name
+    run = subprocess.run([venv / "bin" / "cg-gate", "run", "--policy",
+                          str(ROOT / "policies" / "default.yaml"), "--out", str(tmp_path / "x")],
+                         env=env, cwd=tmp_path, capture_output=True, text=True, timeout=120)
+    assert run.returncode == 2 and "pip install 'cg-gate[model]'" in run.stderr, run.stderr
+
+
 # --------------------------------------------------------------------------- workflow lint
 
 
