@@ -8,9 +8,9 @@ template digest, settings, item digest), so a re-run regenerates only what chang
 
 from __future__ import annotations
 
-import sys
 from typing import TYPE_CHECKING, Any, Sequence
 
+from cg_gate._progress import progress as progress_bar
 from cg_gate.errors import ConfigError
 from cg_gate.record import GenerationSettings, ModelInfo, ResponseCache
 
@@ -101,16 +101,13 @@ def generate(
     Cached responses are reused; the rest are generated in batches of
     `settings.batch_size`, each batch seeded with `settings.seed`.
     """
-    from tqdm.auto import tqdm
-
     if settings.max_new_tokens < 1:
         raise ConfigError(f"max_new_tokens must be at least 1 to generate (got {settings.max_new_tokens})",
                           fix="set generation.max_new_tokens, e.g. 128")
     keys = _response_keys(loaded.info, settings, items)
     out: list[str | None] = [cache.get(k) if cache is not None else None for k in keys]
     todo = [i for i, r in enumerate(out) if r is None]
-    bar = tqdm(total=len(items), initial=len(items) - len(todo), unit="item", desc="generate",
-               disable=not progress or not sys.stderr.isatty())
+    bar = progress_bar("generate", len(items), done=len(items) - len(todo), enabled=progress)
     batch = max(1, settings.batch_size)
     try:
         for lo in range(0, len(todo), batch):

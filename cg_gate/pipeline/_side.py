@@ -12,6 +12,7 @@ from typing import Any, Callable, Sequence
 import numpy as np
 import scipy.sparse as sp
 
+from cg_gate._progress import progress_scope
 from cg_gate.errors import ConfigError
 from cg_gate.pipeline._config import RunConfig
 from cg_gate.pipeline._handles import Checkpoint, SAEHandle
@@ -134,8 +135,9 @@ def run_side(ckpt: Checkpoint, sae: SAEHandle, items: Sequence[Item], config: Ru
              cache: RunCache, *, candidate: bool, judge: Any, exemplar_texts: Sequence[str] = (),
              log: Log) -> SideResult:
     """Responses → scores → activations (and exemplar activations) for one checkpoint."""
-    responses = responses_and_scores(ckpt, items, config, cache, candidate=candidate,
-                                     judge=judge, log=log)
-    acts = item_activations(ckpt, sae, items, responses, config, cache, log)
-    exemplars = exemplar_activations(ckpt, sae, exemplar_texts, config, cache, log)
+    with progress_scope("candidate" if candidate else "baseline"):
+        responses = responses_and_scores(ckpt, items, config, cache, candidate=candidate,
+                                         judge=judge, log=log)
+        acts = item_activations(ckpt, sae, items, responses, config, cache, log)
+        exemplars = exemplar_activations(ckpt, sae, exemplar_texts, config, cache, log)
     return SideResult(info=ckpt.info, responses=responses, activations=acts, exemplars=exemplars)

@@ -24,7 +24,6 @@ from __future__ import annotations
 import hashlib
 import json
 import re
-import sys
 import warnings
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Sequence
@@ -32,6 +31,7 @@ from typing import TYPE_CHECKING, Any, Sequence
 import numpy as np
 import scipy.sparse as sp
 
+from cg_gate._progress import progress as progress_bar
 from cg_gate.errors import ConfigError
 from cg_gate.models import capture_at_hook
 from cg_gate.record import ActivationCache, Entry, ModelInfo, SAEInfo, TokenPolicy
@@ -317,7 +317,6 @@ def extract(
     it stopped and yields the same bytes.
     """
     import torch
-    from tqdm.auto import tqdm
 
     if batch_size < 1:
         raise ConfigError(f"batch size must be at least 1 (got {batch_size})", fix="pass --batch-size 8")
@@ -335,14 +334,12 @@ def extract(
     special = torch.tensor(_special_ids(model.tokenizer), dtype=torch.long)
 
     tokens = 0
-    bar = tqdm(total=len(inputs), unit="item", desc="concepts",
-               disable=not progress or not sys.stderr.isatty())
+    todo = [idx for idx in plan if any(entries[i] is None for i in idx)]
+    bar = progress_bar("concepts", len(inputs), done=len(inputs) - sum(map(len, todo)),
+                       enabled=progress)
     try:
         with torch.inference_mode():
-            for idx in plan:
-                if all(entries[i] is not None for i in idx):
-                    bar.update(len(idx))
-                    continue
+            for idx in todo:
                 result = _run_batch(model, sae, hook, [inputs[i] for i in idx], token_policy, special)
                 tokens += result.tokens
                 for i, entry in zip(idx, result.entries):
