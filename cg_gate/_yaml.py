@@ -103,7 +103,14 @@ def _build(node: yaml.Node, path: PathKey, loader: yaml.constructor.SafeConstruc
     if isinstance(node, yaml.SequenceNode):
         return [_build(child, path + (i,), loader, marks, src, error)
                 for i, child in enumerate(node.value)]
-    return loader.construct_object(node, deep=True)
+    try:
+        return loader.construct_object(node, deep=True)
+    except ValueError as exc:  # a date-shaped scalar that is no date, e.g. 2026-02-30
+        p = _pos(node)
+        raise error(f"{node.value!r} looks like a date but is not one ({exc})", path=src,
+                    line=p.line, column=p.column,
+                    fix="write a real date as YYYY-MM-DD, or quote the value if it is text"
+                    ) from None
 
 
 def load_yaml(path: str | Path, *, error: type[GateError] = PolicyError,
