@@ -12,6 +12,7 @@ the library code that reports progress needs to know only its own stage name.
 
 from __future__ import annotations
 
+import os
 import sys
 import time
 from contextlib import contextmanager
@@ -61,6 +62,23 @@ def progress(stage: str, total: int, *, done: int = 0, enabled: bool = True,
 
         return tqdm(total=total, initial=done, unit="item", desc=label, file=out)
     return LineProgress(label, total, done=done, stream=out, clock=clock, interval=interval)
+
+
+def quiet_library_bars(enabled: bool, stream: TextIO | None = None) -> None:
+    """Turn transformers' and huggingface_hub's own bars ("Loading weights") off when our
+    progress is off or `stream` (stderr) is no terminal, where they would print carriage
+    returns into the log. Bars stay off for the rest of the process."""
+    if enabled and _is_terminal(stream if stream is not None else sys.stderr):
+        return
+    os.environ["HF_HUB_DISABLE_PROGRESS_BARS"] = "1"  # read when those libraries load
+    if "huggingface_hub" in sys.modules:
+        from huggingface_hub.utils import disable_progress_bars
+
+        disable_progress_bars()
+    if "transformers" in sys.modules:
+        from transformers.utils import logging as hf_logging
+
+        hf_logging.disable_progress_bar()
 
 
 def _is_terminal(stream: TextIO) -> bool:

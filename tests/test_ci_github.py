@@ -851,7 +851,7 @@ def test_cli_comment_command_and_head_guard(tmp_path: Path, gh: FakeGitHub,
                                             gh_env: dict[str, str]) -> None:
     body = tmp_path / "summary.md"
     body.write_text("## cg-gate: PASS\n")
-    args = ["ci", "github", "comment", "--body", str(body), "--pr-number", "7", "--key", "k"]
+    args = ["ci", "github", "comment", "--body", str(body), "--pr-number", "7", "--comment-key", "k"]
     wrong = CliRunner().invoke(cli, [*args, "--head-sha", "f" * 40], env=gh_env)
     assert wrong.exit_code == 0 and wrong.output.startswith("::warning title=cg-gate::")
     assert 7 not in gh.comments

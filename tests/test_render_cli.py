@@ -40,7 +40,7 @@ def test_signoff_options_fill_the_block_without_touching_the_input(tmp_path):
     result = CliRunner().invoke(cli, [
         "report", str(FIXTURE_V1), "--format", "html,json", "--out", str(tmp_path),
         "--approver", "J. Doe", "--role", "Head of ML Governance", "--decision", "reject",
-        "--date", "2026-11-25"])
+        "--signoff-date", "2026-11-25"])
     assert result.exit_code == 1, result.output
     html = (tmp_path / "report.html").read_text(encoding="utf-8")
     signoff = html[html.index('<section id="signoff">'):]

@@ -7,12 +7,13 @@ from pathlib import Path
 
 import click
 
+from cg_gate.cli._command import Group, alias
 
 _BOT_LOGIN_HELP = ("Login the token writes comments as; only a marker comment by it is "
                    "updated [default: GET /user, else github-actions[bot]].")
 
 
-@click.group("ci")
+@click.group("ci", cls=Group)
 def ci() -> None:
     """CI glue: GitHub outputs, job summary, annotations and PR comments."""
 
@@ -80,7 +81,8 @@ def publish(ctx: click.Context, results: Path, summary: Path | None, comment: st
               help="Pull request to comment on.")
 @click.option("--repo", default=lambda: os.environ.get("GITHUB_REPOSITORY", ""),
               help="owner/name [default: $GITHUB_REPOSITORY].")
-@click.option("--key", help="Comment key, as `publish --comment-key` used.")
+@click.option("--comment-key", "key", help="Comment key, as `publish --comment-key` used.")
+@alias("--key", replaces="key", replacement_flag="--comment-key")
 @click.option("--head-sha",
               help="Post only if the pull request's head is this commit (workflow_run guard).")
 @click.option("--link", help="Link appended to the comment (e.g. the gate's run).")

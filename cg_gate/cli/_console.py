@@ -38,16 +38,19 @@ def verdict_table(run: GateRun) -> list[str]:
     return lines
 
 
-def print_outcome(outcome: Outcome) -> None:
-    """Print the verdict table and the report locations to stderr/stdout."""
+def print_outcome(outcome: Outcome, *, brief: bool = False) -> None:
+    """Print the verdict table and the report locations to stderr/stdout.
+
+    `brief` (--quiet): only the gate line and the failing rules."""
     run = outcome.run
-    lines = verdict_table(run)
-    click.echo("")
-    click.echo(lines[0])
-    for line, v in zip(lines[1:], run.verdicts):
-        click.secho(line, fg=_COLOURS.get(v.status))
     s = run.summary
-    if s.mean_score is not None:
+    if not brief:
+        lines = verdict_table(run)
+        click.echo("")
+        click.echo(lines[0])
+        for line, v in zip(lines[1:], run.verdicts):
+            click.secho(line, fg=_COLOURS.get(v.status))
+    if s.mean_score is not None and not brief:
         base = f" (baseline {s.baseline_mean_score:.3f})" if s.baseline_mean_score is not None else ""
         fve = run.fidelity.fve
         fid = f"; SAE fidelity {fve:.3f} FVE" if fve is not None else ""
@@ -55,11 +58,11 @@ def print_outcome(outcome: Outcome) -> None:
                    f"{s.n_concepts} concepts{fid}")
     counts = ", ".join(f"{n} {k}" for k, n in sorted(s.counts.items()) if n)
     colour = "green" if s.verdict == "pass" else "red"
-    click.secho(f"\nGate: {s.verdict.upper()}" + (f" ({counts})" if counts else ""),
-                fg=colour, bold=True)
+    click.secho(("" if brief else "\n") + f"Gate: {s.verdict.upper()}"
+                + (f" ({counts})" if counts else ""), fg=colour, bold=True)
     if s.failed_rules:
         click.echo("Failing: " + ", ".join(s.failed_rules))
-    if outcome.paths:
+    if outcome.paths and not brief:
         click.echo("Reports:")
         for fmt, path in outcome.paths.items():
             click.echo(f"  {fmt:<11} {path}")

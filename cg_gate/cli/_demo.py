@@ -7,7 +7,8 @@ from pathlib import Path
 
 import click
 
-from cg_gate.cli._options import FORMATS, parse_formats
+from cg_gate.cli._command import Command, verbosity
+from cg_gate.cli._options import format_options, limit_option
 from cg_gate.errors import ConfigError
 
 
@@ -23,7 +24,7 @@ def shipped_policy(name: str = "default") -> Path:
                       fix="reinstall cg-gate so its policies/ directory ships with it")
 
 
-@click.command("demo")
+@click.command("demo", cls=Command)
 @click.option("--out", type=click.Path(path_type=Path, file_okay=False),
               default=Path("cg-gate-demo"), show_default=True, help="Output directory.")
 @click.option("--cache-dir", type=click.Path(path_type=Path, file_okay=False),
@@ -34,14 +35,13 @@ def shipped_policy(name: str = "default") -> Path:
               help="Generation length cap.")
 @click.option("--batch-size", default=32, show_default=True, type=click.IntRange(1, 512),
               help="Items per batch.")
-@click.option("--limit", type=click.IntRange(1), help="Only the first N items of each category "
-              "(a quick look; the numbers are then too thin for most rules).")
-@click.option("--formats", callback=parse_formats,
-              help=f"Comma-separated report formats from {', '.join(FORMATS)} [default: all but "
-                   "model-index]; results.json is always written. Leaving out pdf skips WeasyPrint's "
-                   "page layout, most of a warm re-run's time.")
-@click.option("--fail-on", default="error", show_default=True, type=click.Choice(["error", "warn"]))
-@click.option("--no-progress", is_flag=True, help="No progress bars.")
+@limit_option
+@format_options(extra_help=" Leaving out pdf skips WeasyPrint's page layout, most of a warm "
+                           "re-run's time.")
+@click.option("--fail-on", default="error", show_default=True, type=click.Choice(["error", "warn"]),
+              help="Lowest rule severity that fails the build.")
+@click.option("--no-progress", is_flag=True,
+              help="No progress bars or progress lines (--quiet implies it).")
 @click.pass_context
 def demo(ctx: click.Context, out: Path, cache_dir: Path, policy: Path | None, max_new_tokens: int,
          batch_size: int, limit: int | None, formats: list[str], fail_on: str, no_progress: bool) -> None:
@@ -53,19 +53,19 @@ def demo(ctx: click.Context, out: Path, cache_dir: Path, policy: Path | None, ma
     """
     from cg_gate.default import default_adapter_dir, default_labels_path, default_sae_dir
     from cg_gate.cli._console import print_outcome
+    from cg_gate.cli._run import print_run_detail
     from cg_gate.pipeline import RunConfig, SideConfig, run_gate
     from cg_gate.record import GenerationSettings
     from cg_gate.suites import starter_suite_path
 
-    suite = str(starter_suite_path())
-    if limit is not None:
-        suite = str(_limited_suite(Path(suite), limit, cache_dir))
+    quiet = verbosity(ctx) < 0
     config = RunConfig(
         candidate=SideConfig(adapter=str(default_adapter_dir())),
         baseline=SideConfig(),
         sae=str(default_sae_dir()),
         labels=default_labels_path(),
-        suites=[suite],
+        suites=[str(starter_suite_path())],
+        limit=limit,
         policy=policy or shipped_policy("default"),
         out=out,
         formats=formats,
@@ -74,31 +74,16 @@ def demo(ctx: click.Context, out: Path, cache_dir: Path, policy: Path | None, ma
         batch_size=batch_size,
         generation=GenerationSettings(mode="generate", max_new_tokens=max_new_tokens,
                                       batch_size=batch_size),
-        progress=not no_progress,
+        progress=not (no_progress or quiet),
     )
     t0 = time.perf_counter()
     outcome = run_gate(config, arguments={"command": "demo", "limit": limit,
                                           "max_new_tokens": max_new_tokens})
-    print_outcome(outcome)
+    print_outcome(outcome, brief=quiet)
+    print_run_detail(ctx, outcome.run)
     reports = [str(outcome.paths[name]) for name in ("html", "pdf", "md") if name in outcome.paths]
-    click.echo(f"\nDemo finished in {time.perf_counter() - t0:.1f} s. "
-               f"Open {' or '.join(reports or [str(outcome.paths['json'])])}.")
+    if not quiet:
+        click.echo(f"\nDemo finished in {time.perf_counter() - t0:.1f} s. "
+                   f"Open {' or '.join(reports or [str(outcome.paths['json'])])}.")
     ctx.exit(outcome.run.exit_code(fail_on))
 
-
-def _limited_suite(path: Path, limit: int, cache_dir: Path) -> Path:
-    """The starter suite cut to `limit` items per category, as a JSONL suite in the cache."""
-    from cg_gate.record import atomic_write_text
-    from cg_gate.suites import load_suite, suite_to_jsonl
-
-    suite = load_suite(path)
-    seen: dict[str, int] = {}
-    kept = []
-    for item in suite.items:
-        if seen.get(item.category, 0) < limit:
-            seen[item.category] = seen.get(item.category, 0) + 1
-            kept.append(item)
-    small = suite.model_copy(update={"items": kept})
-    target = Path(cache_dir) / "demo" / f"starter-first{limit}.jsonl"
-    atomic_write_text(target, suite_to_jsonl(small))
-    return target

@@ -9,11 +9,13 @@ from pathlib import Path
 
 import click
 
+from cg_gate.cli._command import Group
+
 _IN = click.Path(path_type=Path, exists=True, dir_okay=False)
 _OUT = click.Path(path_type=Path, dir_okay=False)
 
 
-@click.group()
+@click.group(cls=Group)
 def labels() -> None:
     """Build and import concept labels for an SAE."""
 

@@ -7,9 +7,12 @@ Subcommands live in their own modules and are loaded lazily, so `cg-gate --help`
 from __future__ import annotations
 
 import importlib.util
+import os
+
 import click
 
 from cg_gate import __version__
+from cg_gate.cli._command import Group, verbosity_options
 from cg_gate.errors import GateError
 
 # command name -> "module:attribute"
@@ -44,8 +47,18 @@ _EXTRAS = {name: "model" for name in ("torch", "transformers", "sae_lens", "tran
 _EXTRAS["weasyprint"] = "pdf"
 
 
-class LazyGroup(click.Group):
+def no_color() -> bool:
+    """NO_COLOR set to anything but the empty string turns colour off (https://no-color.org)."""
+    return bool(os.environ.get("NO_COLOR"))
+
+
+class LazyGroup(Group):
     """A group whose subcommands are imported only when they are invoked."""
+
+    def make_context(self, info_name, args, parent=None, **extra):
+        if no_color():
+            extra["color"] = False
+        return super().make_context(info_name, args, parent=parent, **extra)
 
     def list_commands(self, ctx: click.Context) -> list[str]:
         return sorted(name for name in _COMMANDS if self._available(name))
@@ -86,13 +99,15 @@ class LazyGroup(click.Group):
                 formatter.write_dl(rows)
 
 
-@click.group(cls=LazyGroup, context_settings={"help_option_names": ["-h", "--help"]})
-@click.version_option(__version__, prog_name="cg-gate")
+@click.group(cls=LazyGroup, context_settings={"help_option_names": ["-h", "--help"]},
+             params=verbosity_options())
+@click.version_option(__version__, "-V", "--version", prog_name="cg-gate")
 def cli() -> None:
     """cg-gate: a Competency Gaps gate for fine-tuned language models.
 
     Exit codes: 0 every enforced rule passes; 1 an enforced rule fails;
     2 the run could not be judged (bad input, configuration or environment).
+    NO_COLOR=1 turns colour off.
     """
 
 

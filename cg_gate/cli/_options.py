@@ -1,33 +1,211 @@
-"""Options shared by `run`, `analyze` and `demo`, converted and checked at the edge."""
+"""Options shared across commands, converted and checked at the edge.
+
+One spelling per option: a shared option is defined once here and used by every command
+that takes it. Older spellings stay as hidden aliases (`cli._command.alias`) for a release.
+"""
 
 from __future__ import annotations
 
+import datetime as dt
+import re
 from pathlib import Path
 from typing import Any, Callable
 
 import click
 
+from cg_gate.cli._command import alias
 from cg_gate.errors import ConfigError
 from cg_gate.render import DEFAULT_FORMATS, RENDERERS
 from cg_gate.render import parse_formats as parse_format_names
 
 FORMATS = tuple(RENDERERS)
+DECISIONS = ("approve", "reject", "approve-with-conditions")
+"""Sign-off decisions a report can record."""
 
 
-def parse_formats(ctx: click.Context, param: click.Parameter, value: str | None) -> list[str]:
-    """`html,pdf` → ['json', 'html', 'pdf'] checked against the renderer registry; an unknown
-    format is a usage error (exit 2). results.json is always written."""
+# --------------------------------------------------------------------------- formats
+
+
+def _format_callback(*, always_json: bool, default: tuple[str, ...]):
+    def convert(ctx: click.Context, param: click.Parameter, value: Any) -> list[str]:
+        if isinstance(value, (list, tuple)):
+            value = ",".join(value) if value else None
+        if value is None:
+            return list(default)
+        if not value.replace(",", "").strip():
+            return ["json"] if always_json else list(default)
+        try:
+            formats = parse_format_names(value)
+        except ConfigError as exc:
+            raise click.BadParameter(f"{exc.message}; choose from {', '.join(FORMATS)}") from None
+        if always_json and "json" not in formats:
+            formats.insert(0, "json")
+        return formats
+    return convert
+
+
+parse_formats = _format_callback(always_json=True, default=DEFAULT_FORMATS)
+"""`html,pdf` → ['json', 'html', 'pdf'] checked against the renderer registry; an unknown
+format is a usage error (exit 2). results.json is always written."""
+
+
+def format_options(*, always_json: bool = True,
+                   default: tuple[str, ...] = DEFAULT_FORMATS, extra_help: str = ""):
+    """`--format` (comma-separated, repeatable) and its old spelling `--formats`."""
+    callback = _format_callback(always_json=always_json, default=default)
+    shown = "all but model-index" if default == DEFAULT_FORMATS else ",".join(default)
+    written = "; results.json is always written" if always_json else ""
+    help_text = (f"Report formats, comma-separated or repeated, from {', '.join(FORMATS)} "
+                 f"[default: {shown}]{written}.{extra_help}")
+
+    def decorator(f: Callable[..., Any]) -> Callable[..., Any]:
+        f = alias("--formats", replaces="formats", replacement_flag="--format", multiple=True,
+                  callback=callback)(f)
+        return click.option("--format", "formats", multiple=True, callback=callback,
+                            metavar="FORMAT[,FORMAT...]", help=help_text)(f)
+    return decorator
+
+
+# --------------------------------------------------------------------------- --limit
+
+
+def limit_option(f: Callable[..., Any]) -> Callable[..., Any]:
+    """`--limit N`: the first N items of each category of each suite."""
+    return click.option(
+        "--limit", type=click.IntRange(1), default=None, metavar="N",
+        help="Only the first N items of each category in each suite (file order), for a quick "
+             "look; recorded in results.json. Most rules need more items than a small N leaves.",
+    )(f)
+
+
+# --------------------------------------------------------------------------- sign-off
+
+_ISO_DATE = re.compile(r"\d{4}-\d{2}-\d{2}")
+_SIGNOFF_KEYS = ("approver", "role", "date", "decision", "notes")
+
+
+def check_signoff_field(key: str, value: Any) -> str | None:
+    """One sign-off field checked and normalised; ValueError says what is wrong and the fix."""
     if value is None:
-        return list(DEFAULT_FORMATS)
-    if not value.replace(",", "").strip():
-        return ["json"]
-    try:
-        formats = parse_format_names(value)
-    except ConfigError as exc:
-        raise click.BadParameter(f"{exc.message}; choose from {', '.join(FORMATS)}") from None
-    if "json" not in formats:
-        formats.insert(0, "json")
-    return formats
+        return None
+    if key == "date" and isinstance(value, dt.date):  # YAML reads 2026-01-31 as a date
+        value = value.isoformat()
+    if not isinstance(value, str):
+        raise ValueError(f"{key} must be text, not {type(value).__name__}")
+    text = value.strip()
+    if not text:
+        raise ValueError(f"{key} is blank; give a value or leave it out")
+    if key == "decision":
+        low = text.lower()
+        if low not in DECISIONS:
+            raise ValueError(f"decision {text!r} is not one of {', '.join(DECISIONS)}")
+        return low
+    if key == "date":
+        if not _ISO_DATE.fullmatch(text):
+            raise ValueError(f"date {text!r} is not an ISO date; write YYYY-MM-DD, e.g. "
+                             f"{dt.date.today().isoformat()}")
+        try:
+            dt.date.fromisoformat(text)
+        except ValueError as exc:
+            raise ValueError(f"date {text!r} does not exist ({exc}); write a real YYYY-MM-DD "
+                             "date") from None
+    allowed = "\n\t" if key == "notes" else ""
+    if any(ord(ch) < 32 and ch not in allowed for ch in text):
+        raise ValueError(f"{key} holds line breaks or control characters; write one line of "
+                         "plain text")
+    return text
+
+
+def _signoff_callback(key: str):
+    def convert(ctx: click.Context, param: click.Parameter, value: str | None) -> str | None:
+        try:
+            return check_signoff_field(key, value)
+        except ValueError as exc:
+            raise click.BadParameter(str(exc)) from None
+    return convert
+
+
+def old_date_alias(f: Callable[..., Any]) -> Callable[..., Any]:
+    """`report --date`, the old spelling of `--signoff-date`."""
+    return alias("--date", replaces="signoff_date", replacement_flag="--signoff-date",
+                 callback=_signoff_callback("date"))(f)
+
+
+def signoff_options(f: Callable[..., Any]) -> Callable[..., Any]:
+    """The sign-off block's fields, as `run` and `report` take them."""
+    options = [
+        click.option("--signoff-file", type=click.Path(path_type=Path, exists=True, dir_okay=False),
+                     default=None,
+                     help="Sign-off: YAML with approver, role, date, decision, notes "
+                          "(options given as well override its fields)."),
+        click.option("--approver", callback=_signoff_callback("approver"),
+                     help="Sign-off: who approves."),
+        click.option("--role", callback=_signoff_callback("role"), help="Sign-off: their role."),
+        click.option("--decision", callback=_signoff_callback("decision"),
+                     metavar="[" + "|".join(DECISIONS) + "]", help="Sign-off: the decision."),
+        click.option("--signoff-date", callback=_signoff_callback("date"), metavar="YYYY-MM-DD",
+                     help="Sign-off: date of the decision."),
+        click.option("--notes", callback=_signoff_callback("notes"),
+                     help="Sign-off: conditions or remarks."),
+    ]
+    for option in reversed(options):
+        f = option(f)
+    return f
+
+
+def signoff_from_file(path: Path) -> dict[str, str | None]:
+    """The sign-off fields of a YAML file (top level or under `signoff:`), each checked; an
+    error names the file and the line of the field."""
+    from cg_gate._yaml import load_yaml
+
+    doc = load_yaml(path, error=ConfigError, syntax="sign-off file is not valid YAML")
+    data, prefix = doc.data, ()
+    if isinstance(data, dict) and isinstance(data.get("signoff"), dict):
+        data, prefix = data["signoff"], ("signoff",)
+    if not isinstance(data, dict):
+        raise ConfigError("sign-off file must be a mapping", path=path,
+                          fix="write approver:, role:, date:, decision:, notes: keys")
+    for key in data:
+        if key not in _SIGNOFF_KEYS:
+            where = doc.marks.key((*prefix, key))
+            raise ConfigError(f"sign-off file has an unknown field {key!r}", path=path,
+                              line=where.line, column=where.column,
+                              fix="use only approver, role, date, decision and notes")
+    fields: dict[str, str | None] = {}
+    for key, value in data.items():
+        if isinstance(value, (int, float)) and not isinstance(value, bool):
+            value = str(value)
+        try:
+            fields[key] = check_signoff_field(key, value)
+        except ValueError as exc:
+            where = doc.marks.value((*prefix, key))
+            raise ConfigError(f"sign-off field {key!r}: {exc}", path=path, line=where.line,
+                              column=where.column,
+                              fix=f"correct {key}: (decisions: {', '.join(DECISIONS)}; dates "
+                                  "YYYY-MM-DD; names not blank)") from None
+    return fields
+
+
+def merge_signoff(base: Any, params: dict[str, Any]):
+    """`base` SignOff updated by --signoff-file, then by the sign-off options given; checked
+    as a whole (a decision needs an approver; conditions need notes)."""
+    from cg_gate.record import SignOff
+
+    fields = base.model_dump() if base is not None else {}
+    if params.get("signoff_file") is not None:
+        fields.update(signoff_from_file(params["signoff_file"]))
+    given = {"approver": params.get("approver"), "role": params.get("role"),
+             "decision": params.get("decision"), "date": params.get("signoff_date"),
+             "notes": params.get("notes")}
+    fields.update({k: v for k, v in given.items() if v is not None})
+    signoff = SignOff.model_validate(fields)
+    if signoff.decision and not signoff.approver:
+        raise click.UsageError("a sign-off decision needs an approver; pass --approver NAME "
+                               "(or approver: in the sign-off file)")
+    if signoff.decision == "approve-with-conditions" and not signoff.notes:
+        raise click.UsageError("approve-with-conditions needs the conditions; pass --notes TEXT "
+                               "(or notes: in the sign-off file)")
+    return signoff
 
 
 def model_options(f: Callable[..., Any]) -> Callable[..., Any]:
@@ -48,6 +226,7 @@ def model_options(f: Callable[..., Any]) -> Callable[..., Any]:
                           "[default: labels.jsonl next to the SAE]."),
         click.option("--suite", "suites", multiple=True, metavar="SPEC",
                      help="Suite file or spec (repeatable) [default: the starter suite]."),
+        limit_option,
         click.option("--out", type=click.Path(path_type=Path, file_okay=False),
                      default=Path("cg-gate-out"), show_default=True, help="Output directory."),
         click.option("--cache-dir", type=click.Path(path_type=Path, file_okay=False),
@@ -67,6 +246,8 @@ def model_options(f: Callable[..., Any]) -> Callable[..., Any]:
         click.option("--seed", default=0, show_default=True, type=int,
                      help="Seed for generation and every resampling."),
         click.option("--system-prompt", help="System prompt for items that set none."),
+        click.option("--judge", metavar="ID|DIR",
+                     help="Local instruct model that scores rubric_judge items."),
         click.option("--token-text", default="prompt", show_default=True,
                      type=click.Choice(["prompt", "response", "both"]),
                      help="Which text's tokens count towards item saliency."),
@@ -79,7 +260,8 @@ def model_options(f: Callable[..., Any]) -> Callable[..., Any]:
                      help="Allow pickle weight files (.bin/.pt): they can run arbitrary code."),
         click.option("--trust-remote-code", is_flag=True,
                      help="Allow model code shipped with the checkpoint to run."),
-        click.option("--no-progress", is_flag=True, help="No progress bars."),
+        click.option("--no-progress", is_flag=True,
+                     help="No progress bars or progress lines (--quiet implies it)."),
     ]
     for option in reversed(options):
         f = option(f)
@@ -99,28 +281,23 @@ def gate_options(f: Callable[..., Any]) -> Callable[..., Any]:
                      type=click.Path(path_type=Path, exists=True, file_okay=False),
                      help="PEFT adapter applied on top of --baseline."),
         click.option("--baseline-gguf-file", help="GGUF file name inside --baseline."),
-        click.option("--formats", callback=parse_formats,
-                     help=f"Comma-separated report formats from {', '.join(FORMATS)} "
-                          "[default: all but model-index]."),
+        format_options(),
         click.option("--fail-on", default="error", show_default=True,
                      type=click.Choice(["error", "warn"]),
                      help="Lowest rule severity that fails the build."),
         click.option("--no-validity", is_flag=True,
                      help="Skip stability, ablation and overlap checks."),
-        click.option("--approver", help="Sign-off: approver name."),
-        click.option("--role", help="Sign-off: approver role."),
-        click.option("--decision", type=click.Choice(["approve", "reject", "approve-with-conditions"]),
-                     help="Sign-off: decision."),
-        click.option("--signoff-date", help="Sign-off: date (YYYY-MM-DD)."),
+        signoff_options,
     ]
     for option in reversed(options):
         f = option(f)
     return f
 
 
-def build_config(params: dict[str, Any], *, with_gate: bool):
+def build_config(params: dict[str, Any], *, with_gate: bool, quiet: bool = False):
     """Turn checked click parameters into a RunConfig; the load settings are decided here, once
-    (an impossible device is refused with exit 2 before anything is read)."""
+    (an impossible device is refused with exit 2 before anything is read). `quiet` turns
+    progress and the stage log off, as --no-progress does."""
     from cg_gate.models import LoadSettings
     from cg_gate.pipeline import RunConfig, SideConfig
     from cg_gate.record import GenerationSettings, SignOff, TokenPolicy
@@ -136,8 +313,7 @@ def build_config(params: dict[str, Any], *, with_gate: bool):
             baseline = SideConfig(model=b, gguf_file=params.get("baseline_gguf_file"),
                                   adapter=str(params["baseline_adapter"])
                                   if params.get("baseline_adapter") else None)
-    signoff = SignOff(approver=params.get("approver"), role=params.get("role"),
-                      decision=params.get("decision"), date=params.get("signoff_date"))
+    signoff = merge_signoff(SignOff(), params) if with_gate else SignOff()
     return RunConfig(
         candidate=SideConfig(model=params.get("model"), revision=params.get("revision"),
                              gguf_file=params.get("gguf_file"),
@@ -145,6 +321,7 @@ def build_config(params: dict[str, Any], *, with_gate: bool):
         baseline=baseline,
         baseline_results=baseline_results,
         sae=params.get("sae"),
+        judge=params.get("judge"),
         labels=params.get("labels"),
         suites=list(params.get("suites") or []),
         policy=params.get("policy") if with_gate else None,
@@ -166,6 +343,7 @@ def build_config(params: dict[str, Any], *, with_gate: bool):
         token_policy=TokenPolicy(text=params["token_text"],
                                  exclude_special=not params["include_special"]),
         signoff=signoff,
-        progress=not params["no_progress"],
+        progress=not (params["no_progress"] or quiet),
+        limit=params.get("limit"),
         validity=not params.get("no_validity", False),
     )

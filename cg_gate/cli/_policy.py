@@ -11,6 +11,8 @@ from pathlib import Path
 
 import click
 
+from cg_gate.cli._command import Group, emit_json, error_json, json_option
+
 _FILE = click.Path(path_type=Path, exists=True, dir_okay=False)
 
 
@@ -18,7 +20,7 @@ def _today(value: dt.datetime | None) -> dt.date:
     return value.date() if value is not None else dt.datetime.now(dt.timezone.utc).date()
 
 
-@click.group()
+@click.group(cls=Group)
 def policy() -> None:
     """Validate and inspect gate policies."""
 
@@ -31,29 +33,70 @@ def policy() -> None:
               help="Date waiver expiry is judged on (default: today, UTC).")
 @click.option("--fail-on-expired", is_flag=True,
               help="Exit 1 when a waiver has expired (it is a violation at gate time).")
+@json_option
 @click.pass_context
 def validate(ctx: click.Context, file: Path, waivers_file: Path | None,
-             today: dt.datetime | None, fail_on_expired: bool) -> None:
+             today: dt.datetime | None, fail_on_expired: bool, as_json: bool) -> None:
     """Check FILE (and its waivers); list its families, rules and waivers.
 
     Exit 0 when it validates, 2 with file:line:column and the fix when it does not.
     """
+    from cg_gate.errors import GateError
     from cg_gate.policy import is_expired, load_policy, summary_lines
 
     day = _today(today)
-    pol = load_policy(file, waivers=waivers_file)
-    for line in summary_lines(pol, day):
-        click.echo(line)
+    try:
+        pol = load_policy(file, waivers=waivers_file)
+    except GateError as exc:
+        if as_json:
+            emit_json("policy-validate", {"file": str(file), "valid": False,
+                                          "today": day.isoformat(), "errors": [error_json(exc)]})
+        raise
     expired = [w for w in pol.all_waivers() if is_expired(w, day)]
+    if as_json:
+        emit_json("policy-validate", _validate_json(file, pol, day))
+    else:
+        for line in summary_lines(pol, day):
+            click.echo(line)
     for w in expired:
         loc = w.location
         where = f"{loc.path}:{loc.line}:{loc.column}: " if loc else ""
         click.secho(f"warning: {where}waiver for rule {w.rule} expired on "
                     f"{w.expires.isoformat()}; at gate time it waives nothing and is reported as "
                     f"a violation (WAIVER-EXPIRED:{w.rule})", err=True, fg="yellow")
-    click.secho(f"{file}: valid ({len(pol.concepts)} families, {len(pol.rules)} rules, "
-                f"{len(pol.all_waivers())} waivers, {len(expired)} expired)", fg="green")
+    if not as_json:
+        click.secho(f"{file}: valid ({len(pol.concepts)} families, {len(pol.rules)} rules, "
+                    f"{len(pol.all_waivers())} waivers, {len(expired)} expired)", fg="green")
     ctx.exit(1 if expired and fail_on_expired else 0)
+
+
+def _where(obj: object) -> dict[str, object]:
+    loc = getattr(obj, "location", None)
+    return {"path": str(loc.path) if loc else None, "line": loc.line if loc else None,
+            "column": loc.column if loc else None}
+
+
+def _validate_json(file: Path, pol, day: dt.date) -> dict:
+    """The `policy validate --json` object (README, "JSON output")."""
+    from cg_gate.policy import is_expired
+
+    md = pol.metadata
+    return {
+        "file": str(file), "valid": True, "today": day.isoformat(),
+        "policy": {"name": md.name, "version": md.version, "owner": md.owner,
+                   "digest": f"sha256:{pol.digest}"},
+        "families": [{"key": key, "title": spec.title, "categories": list(spec.categories or []),
+                      "match": spec.match.model_dump(mode="json", exclude_none=True)}
+                     for key, spec in pol.concepts.items()],
+        "rules": [{"id": r.id, "stable_id": pol.stable_id(r.id), "check": r.check,
+                   "family": r.concept, "severity": r.severity, "mode": r.mode,
+                   "title": r.title, **_where(r)} for r in pol.rules],
+        "waivers": [{"rule": w.rule, "expires": w.expires.isoformat(),
+                     "expired": is_expired(w, day), "approved_by": w.approved_by,
+                     "ticket": w.ticket, "reason": w.reason, **_where(w)}
+                    for w in pol.all_waivers()],
+        "errors": [],
+    }
 
 
 @policy.command()

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import click
 
+from cg_gate.cli._command import Command, detail, verbosity
 from cg_gate.cli._options import build_config, gate_options, model_options
 
 
-@click.command("run")
+@click.command("run", cls=Command)
 @model_options
 @gate_options
 @click.pass_context
@@ -20,10 +21,26 @@ def run(ctx: click.Context, **params) -> None:
     from cg_gate.cli._console import print_outcome
     from cg_gate.pipeline import run_gate
 
-    config = build_config(params, with_gate=True)
+    config = build_config(params, with_gate=True, quiet=verbosity(ctx) < 0)
     outcome = run_gate(config, arguments=_arguments(ctx, params))
-    print_outcome(outcome)
+    print_outcome(outcome, brief=verbosity(ctx) < 0)
+    print_run_detail(ctx, outcome.run)
     ctx.exit(outcome.run.exit_code(config.fail_on))
+
+
+def print_run_detail(ctx: click.Context, run) -> None:
+    """Under --verbose: wall time per stage, tokens, cache use (stderr)."""
+    m = run.manifest
+    stages = ", ".join(f"{name} {seconds:.1f} s" for name, seconds in m.stage_times_s.items())
+    detail(ctx, f"stages: {stages or '-'}")
+    detail(ctx, f"wall time {m.wall_time_s:.1f} s; {m.items_processed} items, "
+                f"{m.tokens_processed:,} tokens through the models, "
+                f"{m.cache_hits} items' activations from the cache")
+    for suite in m.suites:
+        cut = suite.provenance.get("limit")
+        if cut:
+            detail(ctx, f"suite {suite.name}: first {cut['per_category']} items per category, "
+                        f"{cut['items_kept']} of {cut['items_in_suite']}")
 
 
 def _arguments(ctx: click.Context, params: dict) -> dict:
@@ -38,4 +55,6 @@ def _arguments(ctx: click.Context, params: dict) -> dict:
         source = ctx.get_parameter_source(name)
         is_default = source is None or source.name.lower() in ("default", "default_map")
         (defaults if is_default else passed)[name] = value
+    if verbosity(ctx):
+        passed["verbosity"] = "quiet" if verbosity(ctx) < 0 else "verbose"
     return {"passed": passed, "defaults_applied": defaults}

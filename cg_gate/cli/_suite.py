@@ -7,6 +7,7 @@ from pathlib import Path
 
 import click
 
+from cg_gate.cli._command import Group, emit_json, error_json, json_option
 from cg_gate.errors import SuiteError
 
 
@@ -24,7 +25,7 @@ def _mapping(ctx: click.Context, param: click.Parameter, value: str | None) -> d
 _MAP_HELP = "Column mapping for CSV and datasets, e.g. input=question,target=answer,id=qid."
 
 
-@click.group("suite")
+@click.group("suite", cls=Group)
 def suite() -> None:
     """Inspect, validate and import evaluation suites.
 
@@ -37,21 +38,43 @@ def suite() -> None:
 @click.argument("specs", nargs=-1, required=True, metavar="SUITE...")
 @click.option("--map", "mapping", callback=_mapping, help=_MAP_HELP)
 @click.option("--scorer", default=None, help="Default scorer for formats that cannot name one (CSV, datasets).")
+@json_option
 @click.pass_context
-def validate(ctx: click.Context, specs: tuple[str, ...], mapping: dict[str, str] | None, scorer: str | None) -> None:
+def validate(ctx: click.Context, specs: tuple[str, ...], mapping: dict[str, str] | None,
+             scorer: str | None, as_json: bool) -> None:
     """Check suites load: unique ids, known scorers, categories. Exit 0 if all do, 2 if not."""
+    from cg_gate.errors import GateError
     from cg_gate.suites import load_suites
 
-    for s in load_suites(specs, mapping=mapping, scorer=scorer):
-        cats = Counter(item.category for item in s.items)
-        unscored = sum(1 for item in s.items if not item.scorers and item.score is None)
+    try:
+        suites = load_suites(specs, mapping=mapping, scorer=scorer)
+    except GateError as exc:
+        if as_json:
+            emit_json("suite-validate", {"valid": False, "suites": [], "errors": [error_json(exc)]})
+        raise
+    if as_json:
+        emit_json("suite-validate", {"valid": True, "suites": [_suite_json(s) for s in suites],
+                                     "errors": []})
+        ctx.exit(0)
+    for s in suites:
+        facts = _suite_json(s)
+        cats = facts["categories"]
         click.echo(f"{s.source}: ok — suite {s.name!r}" + (f" v{s.version}" if s.version else ""))
         click.echo(f"  items: {len(s.items)}")
-        click.echo(f"  categories: {len(cats)} ({', '.join(f'{c}={n}' for c, n in sorted(cats.items()))})")
-        if unscored:
-            click.echo(f"  warning: {unscored} item(s) have no scorer and no imported score")
-        click.echo(f"  digest: sha256:{s.digest()}")
+        click.echo(f"  categories: {len(cats)} ({', '.join(f'{c}={n}' for c, n in cats.items())})")
+        if facts["unscored"]:
+            click.echo(f"  warning: {facts['unscored']} item(s) have no scorer and no imported score")
+        click.echo(f"  digest: {facts['digest']}")
     ctx.exit(0)
+
+
+def _suite_json(s) -> dict:
+    """One suite's facts, as `suite validate --json` and `suites list --json` give them."""
+    cats = Counter(item.category for item in s.items)
+    return {"name": s.name, "version": s.version, "source": str(s.source),
+            "items": len(s.items), "categories": dict(sorted(cats.items())),
+            "unscored": sum(1 for item in s.items if not item.scorers and item.score is None),
+            "digest": f"sha256:{s.digest()}"}
 
 
 @suite.command("show")
@@ -132,13 +155,17 @@ import_.name = "import"
 
 
 @suite.command("list")
+@json_option
 @click.pass_context
-def list_suites(ctx: click.Context) -> None:
+def list_suites(ctx: click.Context, as_json: bool) -> None:
     """List the suites that ship with cg-gate (usable as `--suite PATH`)."""
     from cg_gate.suites import load_suite, starter_suite_path
 
     path = starter_suite_path()
     loaded = load_suite(path)
+    if as_json:
+        emit_json("suites-list", {"suites": [{**_suite_json(loaded), "path": str(path)}]})
+        ctx.exit(0)
     cats = sorted({it.category for it in loaded.items})
     click.echo(f"{loaded.name:<10} {len(loaded.items):>4} items  {len(cats):>2} categories  "
                f"{loaded.version or '-':<8} {path}")

@@ -34,6 +34,8 @@ class RunConfig(BaseModel):
     sae: str | None = Field(None, description="SAE directory or 'release/sae_id'; None = default.")
     labels: Path | None = Field(None, description="Concept labels file; default: next to the SAE.")
     suites: list[str] = Field(default_factory=list, description="Suite specs; empty = starter.")
+    limit: int | None = Field(None, ge=1, description="Only the first N items of each category "
+                                                      "of each suite; None = every item.")
     policy: Path | None = Field(None, description="Gate policy; None = metrics only.")
     waivers: Path | None = Field(None, description="Separate waiver file.")
     out: Path = Field(Path("cg-gate-out"), description="Output directory.")

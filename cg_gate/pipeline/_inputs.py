@@ -46,12 +46,33 @@ def read_inputs(config: RunConfig) -> Inputs:
 
     policy = load_policy(config.policy, waivers=config.waivers) if config.policy else None
     suites = load_suites(config.suites or [str(starter_suite_path())])
+    if config.limit is not None:
+        suites = [first_items(s, config.limit) for s in suites]
     items = [it for s in suites for it in s.items]
     if not items:
         raise ConfigError("the suites hold no items", fix="pass a suite with at least one item")
     return Inputs(policy=policy,
                   analysis=policy.analysis.to_settings() if policy is not None else AnalysisSettings(),
                   suites=suites, items=items, exemplar_texts=_exemplar_texts(policy))
+
+
+def first_items(suite: Suite, limit: int) -> Suite:
+    """The suite cut to the first `limit` items of each category, in file order.
+
+    Every category keeps items, so rules scoped to categories still see them. The cut is
+    recorded in the suite's provenance (and so in the manifest) and changes its digest: a
+    limited run cannot pass for a full one.
+    """
+    seen: dict[str, int] = {}
+    kept = []
+    for item in suite.items:
+        if seen.get(item.category, 0) < limit:
+            seen[item.category] = seen.get(item.category, 0) + 1
+            kept.append(item)
+    provenance = {**suite.provenance,
+                  "limit": {"per_category": limit, "items_kept": len(kept),
+                            "items_in_suite": len(suite.items)}}
+    return suite.model_copy(update={"items": kept, "provenance": provenance})
 
 
 def read_labels(path: Path | None, sae_dir: Path | None) -> tuple[Any, Path | None]:

@@ -12,6 +12,7 @@ import time
 from functools import partial
 from typing import Any
 
+from cg_gate._progress import quiet_library_bars
 from cg_gate.errors import ConfigError
 from cg_gate.pipeline._analysis import (
     baseline_of,
@@ -65,6 +66,7 @@ def run_gate(config: RunConfig, *, arguments: dict[str, Any] | None = None) -> O
     started = utc_now()
     clock = RunClock(run_id=new_run_id(started), started=started, t0=time.perf_counter())
     stages = _Stages(config.progress)
+    quiet_library_bars(config.progress)
     env_offline(config.load.offline)
     if config.baseline is not None and config.baseline_results is not None:
         raise ConfigError("give a baseline checkpoint or a baseline results.json, not both",
