@@ -60,7 +60,7 @@ def progress(stage: str, total: int, *, done: int = 0, enabled: bool = True,
     if _is_terminal(out):
         from tqdm.auto import tqdm
 
-        return tqdm(total=total, initial=done, unit="item", desc=label, file=out)
+        return tqdm(total=total, initial=done, unit="item", desc=label, file=out, disable=False)
     return LineProgress(label, total, done=done, stream=out, clock=clock, interval=interval)
 
 
@@ -71,6 +71,9 @@ def quiet_library_bars(enabled: bool, stream: TextIO | None = None) -> None:
     if enabled and _is_terminal(stream if stream is not None else sys.stderr):
         return
     os.environ["HF_HUB_DISABLE_PROGRESS_BARS"] = "1"  # read when those libraries load
+    # Bars that call tqdm directly (transformers' GGUF de-quantisation): tqdm reads TQDM_*
+    # defaults when it is first imported, which the CLI has not done yet at this point.
+    os.environ.setdefault("TQDM_DISABLE", "1")
     if "huggingface_hub" in sys.modules:
         from huggingface_hub.utils import disable_progress_bars
 

@@ -452,3 +452,22 @@ def test_an_impossible_date_in_a_policy_is_exit_2_at_its_line(tmp_path):
     assert res.exit_code == 2, res.output
     assert f"{policy}:9:52: '2026-02-30' looks like a date but is not one" in res.output
     assert "Fix: write a real date as YYYY-MM-DD" in res.output
+
+
+def test_policy_explain_json_says_each_rule_in_words_and_how_families_resolved():
+    fixture = ROOT / "tests" / "fixtures" / "results_v1.1.json"
+    res = invoke("policy", "explain", str(POLICY), "--json", "--results", str(fixture))
+    assert res.exit_code == 0, res.output
+    data = json.loads(res.stdout)
+    assert data["kind"] == "cg-gate/policy-explain"
+    text = invoke("policy", "explain", str(POLICY)).stdout
+    for rule in data["rules"]:  # the same words as the text explanation
+        assert f"{rule['id']}: requires that {rule['requires']}." in text
+        expected = {"audit": "never"}.get(rule["mode"]) or {
+            "error": "always", "warn": "with --fail-on warn", "info": "never"}[rule["severity"]]
+        assert rule["fails_build"] == expected
+    refusal = next(f for f in data["families"] if f["key"] == "refusal")
+    assert refusal["in_run"]["selection"]["candidates"] == 310  # as the fixture records
+    assert refusal["in_run"]["selection"]["heldout_auroc"] == 0.84
+    plain = json.loads(invoke("policy", "explain", str(POLICY), "--json").stdout)
+    assert all(f["in_run"] is None for f in plain["families"])

@@ -106,9 +106,10 @@ def _validate_json(file: Path, pol, day: dt.date) -> dict:
 @click.option("--results", type=_FILE, default=None,
               help="A results.json of a run with this policy: also say how each family "
                    "resolved (members, rejected candidates and why, held-out AUROC, purity).")
+@json_option
 @click.pass_context
 def explain(ctx: click.Context, file: Path, waivers_file: Path | None,
-            results: Path | None) -> None:
+            results: Path | None, as_json: bool) -> None:
     """Say in words what every rule of FILE requires and what a violation does."""
     from cg_gate.policy import explain_lines, load_policy
 
@@ -118,9 +119,45 @@ def explain(ctx: click.Context, file: Path, waivers_file: Path | None,
         from cg_gate.record import read_results
 
         run = read_results(results)
+    if as_json:
+        emit_json("policy-explain", _explain_json(file, pol, run))
+        ctx.exit(0)
     for line in explain_lines(pol, run):
         click.echo(line)
     ctx.exit(0)
+
+
+_FAILS_BUILD = {"error": "always", "warn": "with --fail-on warn", "info": "never"}
+
+
+def _explain_json(file: Path, pol, run) -> dict:
+    """The `policy explain --json` object (README, "JSON output")."""
+    md = pol.metadata
+    resolved = {f.name: f for f in run.families} if run is not None else {}
+    return {
+        "file": str(file),
+        "policy": {"name": md.name, "version": md.version, "owner": md.owner,
+                   "description": md.description, "digest": f"sha256:{pol.digest}"},
+        "analysis": pol.analysis.model_dump(mode="json"),
+        "families": [
+            {"key": key, "title": spec.title, "categories": list(spec.categories or []),
+             "min_purity": spec.min_purity,
+             "match": spec.match.model_dump(mode="json", exclude_none=True),
+             "in_run": (resolved[key].model_dump(mode="json",
+                                                 include={"members", "selection", "purity"})
+                        if key in resolved else None)}
+            for key, spec in pol.concepts.items()],
+        "rules": [{"id": r.id, "stable_id": pol.stable_id(r.id), "check": r.check,
+                   "family": r.concept, "requires": r.describe(), "title": r.title,
+                   "severity": r.severity, "mode": r.mode,
+                   "fails_build": "never" if r.mode == "audit" else _FAILS_BUILD[r.severity],
+                   "why": r.description, "tags": list(r.tags), **_where(r)}
+                  for r in pol.rules],
+        "waivers": [{"rule": w.rule, "family": w.scope.family, "suite": w.scope.suite,
+                     "expires": w.expires.isoformat(), "approved_by": w.approved_by,
+                     "ticket": w.ticket, "reason": w.reason, **_where(w)}
+                    for w in pol.all_waivers()],
+    }
 
 
 @policy.command()
