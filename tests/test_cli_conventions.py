@@ -471,3 +471,15 @@ def test_policy_explain_json_says_each_rule_in_words_and_how_families_resolved()
     assert refusal["in_run"]["selection"]["heldout_auroc"] == 0.84
     plain = json.loads(invoke("policy", "explain", str(POLICY), "--json").stdout)
     assert all(f["in_run"] is None for f in plain["families"])
+
+
+def test_quiet_validation_prints_nothing_but_warnings_and_errors(tmp_path):
+    res = invoke("policy", "validate", str(POLICY), "-q")
+    assert res.exit_code == 0 and res.output == ""
+    res = invoke("-q", "suite", "validate", str(ROOT / "cg_gate" / "data" / "suites" /
+                                                 "starter.yaml"))
+    assert res.exit_code == 0 and res.output == ""
+    bad = tmp_path / "p.yaml"
+    bad.write_text("apiVersion: cg-gate/v1\nkind: GatePolicy\nmetadata: {name: x}\nrules: 3\n")
+    res = invoke("policy", "validate", str(bad), "-q")
+    assert res.exit_code == 2 and "p.yaml" in res.stderr

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import click
 
-from cg_gate.cli._command import Group, emit_json, error_json, json_option
+from cg_gate.cli._command import Group, emit_json, error_json, json_option, verbosity
 
 _FILE = click.Path(path_type=Path, exists=True, dir_okay=False)
 
@@ -53,9 +53,10 @@ def validate(ctx: click.Context, file: Path, waivers_file: Path | None,
                                           "today": day.isoformat(), "errors": [error_json(exc)]})
         raise
     expired = [w for w in pol.all_waivers() if is_expired(w, day)]
+    quiet = verbosity(ctx) < 0
     if as_json:
         emit_json("policy-validate", _validate_json(file, pol, day))
-    else:
+    elif not quiet:
         for line in summary_lines(pol, day):
             click.echo(line)
     for w in expired:
@@ -64,7 +65,7 @@ def validate(ctx: click.Context, file: Path, waivers_file: Path | None,
         click.secho(f"warning: {where}waiver for rule {w.rule} expired on "
                     f"{w.expires.isoformat()}; at gate time it waives nothing and is reported as "
                     f"a violation (WAIVER-EXPIRED:{w.rule})", err=True, fg="yellow")
-    if not as_json:
+    if not (as_json or quiet):
         click.secho(f"{file}: valid ({len(pol.concepts)} families, {len(pol.rules)} rules, "
                     f"{len(pol.all_waivers())} waivers, {len(expired)} expired)", fg="green")
     ctx.exit(1 if expired and fail_on_expired else 0)

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import click
 
-from cg_gate.cli._command import Group, emit_json, error_json, json_option
+from cg_gate.cli._command import Group, emit_json, error_json, json_option, verbosity
 from cg_gate.errors import SuiteError
 
 
@@ -56,7 +56,7 @@ def validate(ctx: click.Context, specs: tuple[str, ...], mapping: dict[str, str]
         emit_json("suite-validate", {"valid": True, "suites": [_suite_json(s) for s in suites],
                                      "errors": []})
         ctx.exit(0)
-    for s in suites:
+    for s in suites if verbosity(ctx) >= 0 else ():
         facts = _suite_json(s)
         cats = facts["categories"]
         click.echo(f"{s.source}: ok — suite {s.name!r}" + (f" v{s.version}" if s.version else ""))
