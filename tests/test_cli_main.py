@@ -45,7 +45,7 @@ def test_help_of_every_command_imports_no_heavy_library():
 
 
 def test_unknown_format_is_a_usage_error_with_exit_2(tmp_path):
-    res = CliRunner().invoke(cli, ["run", "--formats", "html,docx", "--out", str(tmp_path)])
+    res = CliRunner().invoke(cli, ["run", "--format", "html,docx", "--out", str(tmp_path)])
     assert res.exit_code == 2
     assert "docx" in res.output and "html" in res.output
 

@@ -48,7 +48,7 @@ def test_demo_runs_offline_and_writes_a_judged_report(tmp_path, monkeypatch):
     edited.write_text(policy.replace("version: 1.0.0", "version: 1.0.1-edited"), encoding="utf-8")
     again = CliRunner().invoke(cli, ["demo", "--limit", "1", "--max-new-tokens", "8",
                                      "--out", str(tmp_path / "again"), "--cache-dir", str(tmp_path / "cache"),
-                                     "--policy", str(edited), "--formats", "md", "--no-progress"])
+                                     "--policy", str(edited), "--format", "md", "--no-progress"])
     assert again.exit_code == res.exit_code, again.output
     assert sorted(p.name for p in (tmp_path / "again").iterdir()) == [
         "activations.npz", "results.json", "summary.md"]

@@ -176,7 +176,7 @@ def test_a_planted_gap_makes_its_own_family_rank_worst(world: World) -> None:
 def _run(world: World, suite: Path, out: Path) -> dict[str, str]:
     res = CliRunner().invoke(cli, [
         "run", "--suite", str(suite), "--policy", str(POLICY), "--cache-dir",
-        str(world.cache_root), "--out", str(out), "--formats", "md", "--no-progress"])
+        str(world.cache_root), "--out", str(out), "--format", "md", "--no-progress"])
     assert res.exit_code in (0, 1), res.output
     run = json.loads((out / "results.json").read_text())
     return {v["rule_id"]: v["status"] for v in run["verdicts"]}

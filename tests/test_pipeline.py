@@ -90,7 +90,7 @@ def test_analyze_writes_results_whose_chi_bench_matches_a_direct_computation(art
 
 def test_run_passes_then_a_stricter_policy_fails_without_loading_a_model(art, tmp_path, monkeypatch):
     first = _run(["run", *_common(art, tmp_path / "r1"), "--policy", str(art / "policy.yaml"),
-                  "--formats", "json,md,junit,sarif"])
+                  "--format", "json,md,junit,sarif"])
     assert first.exit_code == 0, first.output
     run1 = read_results(tmp_path / "r1" / "results.json")
     assert [v.status for v in run1.verdicts] == ["pass", "pass"]
@@ -105,7 +105,7 @@ def test_run_passes_then_a_stricter_policy_fails_without_loading_a_model(art, tm
     monkeypatch.setattr(cg_gate.sae, "load_sae", boom)
     # Every item fails its scorer: χ_model of the family is 0 < 0.5 → enforced error → exit 1.
     second = _run(["run", *_common(art, tmp_path / "r2", "suite_fail.yaml"),
-                   "--policy", str(art / "policy_strict.yaml"), "--formats", "json,md"])
+                   "--policy", str(art / "policy_strict.yaml"), "--format", "json,md"])
     assert second.exit_code == 1, second.output
     run2 = read_results(tmp_path / "r2" / "results.json")
     r2 = {v.rule_id: v for v in run2.verdicts}
@@ -116,7 +116,7 @@ def test_run_passes_then_a_stricter_policy_fails_without_loading_a_model(art, tm
 
 
 def test_same_inputs_give_the_same_record_digest(art, tmp_path):
-    args = ["--policy", str(art / "policy.yaml"), "--formats", "json"]
+    args = ["--policy", str(art / "policy.yaml"), "--format", "json"]
     a = _run(["run", *_common(art, tmp_path / "d1"), *args])
     b = _run(["run", *_common(art, tmp_path / "d2"), *args])
     assert a.exit_code == b.exit_code == 0
@@ -127,7 +127,7 @@ def test_same_inputs_give_the_same_record_digest(art, tmp_path):
 
 def test_baseline_checkpoint_and_baseline_results_pair_every_item(art, tmp_path):
     res = _run(["run", *_common(art, tmp_path / "b1"), "--policy", str(art / "policy.yaml"),
-                "--baseline", str(art / "base"), "--formats", "json"])
+                "--baseline", str(art / "base"), "--format", "json"])
     assert res.exit_code == 0, res.output
     run = read_results(tmp_path / "b1" / "results.json")
     assert run.manifest.baseline is not None
@@ -138,7 +138,7 @@ def test_baseline_checkpoint_and_baseline_results_pair_every_item(art, tmp_path)
 
     # A previous results.json (with its activations.npz) serves as the baseline too.
     res2 = _run(["run", *_common(art, tmp_path / "b2"), "--policy", str(art / "policy.yaml"),
-                 "--baseline", str(tmp_path / "b1" / "results.json"), "--formats", "json"])
+                 "--baseline", str(tmp_path / "b1" / "results.json"), "--format", "json"])
     assert res2.exit_code == 0, res2.output
     run2 = read_results(tmp_path / "b2" / "results.json")
     assert run2.families[0].regression is not None

@@ -43,12 +43,6 @@ def verbosity_options() -> list[click.Option]:
     ]
 
 
-def info(ctx: click.Context, message: str) -> None:
-    """An informational line on stderr, left out under --quiet."""
-    if verbosity(ctx) >= 0:
-        click.echo(message, err=True)
-
-
 def detail(ctx: click.Context, message: str) -> None:
     """A detail line on stderr, printed only under --verbose."""
     if verbosity(ctx) > 0:
