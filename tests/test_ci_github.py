@@ -632,7 +632,7 @@ def test_a_hostile_author_login_cannot_start_a_workflow_command(tmp_path: Path, 
     body = tmp_path / "summary.md"
     body.write_text("## cg-gate: PASS\n")
     result = CliRunner().invoke(cli, ["ci", "github", "comment", "--body", str(body),
-                                      "--pr-number", "7", "--key", "k"], env=gh_env)
+                                      "--pr-number", "7", "--comment-key", "k"], env=gh_env)
     assert result.exit_code == 0, result.output
     lines = result.output.splitlines()
     assert lines[0].startswith("::warning title=cg-gate::Ignored 1 comment(s)")
