@@ -209,7 +209,7 @@ def test_run_step_maps_every_input_and_never_fails_itself(action: dict[str, Any]
     assert argv == [
         "run", "--policy", "policies/gate.yaml", "--model", "./model", "--out", "out dir",
         "--fail-on", "warn", "--device", "cuda", "--cache-dir", "/cache/cg",
-        "--baseline", "org/base", "--sae", "saes/layer6", "--formats", "html,pdf,sarif",
+        "--baseline", "org/base", "--sae", "saes/layer6", "--format", "html,pdf,sarif",
         "--suite", "suites/a.yaml", "--suite", "suites/b c.jsonl", "--suite", "suites/d.csv",
         "--online", "--system-prompt", "be brief; $(touch pwned)", "--seed=3", "`id`", "$HOME",
     ]

@@ -132,10 +132,10 @@ def _load_run(results: Path, notes: list[str]) -> GateRun | None:
     try:
         return read_results(results)
     except GateError as exc:
-        from cg_gate.render._markdown import cell
+        from cg_gate.render import markdown_cell
 
         # the message quotes the file's own text, and notes are Markdown in the job summary
-        notes.append(f"results.json could not be read: {cell(exc.render(), 1000)}")
+        notes.append(f"results.json could not be read: {markdown_cell(exc.render(), 1000)}")
         return None
 
 

@@ -1,6 +1,7 @@
 """Reports: HTML, PDF, Markdown, JUnit, SARIF, JSON and model-index from one `GateRun`."""
 
 from cg_gate.render._env import templates_dir
+from cg_gate.render._markdown import cell as markdown_cell
 from cg_gate.render._output import check_writable, set_file_names, write_output_set
 from cg_gate.render._registry import DEFAULT_FORMATS, RENDERERS, Renderer, parse_formats, render_all
 from cg_gate.render._schema_json import results_schema, results_schema_text
@@ -13,6 +14,7 @@ __all__ = [
     "ReportView",
     "build_view",
     "check_writable",
+    "markdown_cell",
     "parse_formats",
     "render_all",
     "results_schema",

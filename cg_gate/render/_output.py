@@ -9,7 +9,7 @@ previous complete set or the new complete set, never a mix.
 What counts as the set: the files cg-gate writes (`set_file_names()`: results.json, the
 reports of every format, activations.npz). Other files in `--out` are never touched. A file of
 the set that the new run does not write (say report.pdf when the run asked for
-`--formats md,json`) is removed, because it would describe another run, unless the set
+`--format md,json`) is removed, because it would describe another run, unless the set
 already in `--out` is from the same run, as its results.json (or, without one, its
 results.sarif) records it: `cg-gate report` re-rendering one run into its own directory
 keeps that run's other files. A symbolic link with a set file's name

@@ -33,7 +33,7 @@ class Renderer:
     # shared intermediate products the function is also called with, each made once per
     # render_all: "results_json" (dump_results(run)) and "html_text" (the report page)
     takes: tuple[str, ...] = ()
-    default: bool = True  # written when no --formats is given
+    default: bool = True  # written when no --format is given
 
 
 def _render_json(run: GateRun, *, policy_source: str | None = None,
@@ -104,7 +104,7 @@ RENDERERS: dict[str, Renderer] = {
     "model-index": Renderer("model-index", "model-index.yaml",
                             "Hugging Face model-card model-index", _model_index, default=False),
 }
-"""The report formats, keyed by their `--formats` name (the CLI's choices come from here)."""
+"""The report formats, keyed by their `--format` name (the CLI's choices come from here)."""
 
 DEFAULT_FORMATS: tuple[str, ...] = tuple(name for name, r in RENDERERS.items() if r.default)
 
