@@ -243,6 +243,16 @@ def model_options(f: Callable[..., Any]) -> Callable[..., Any]:
                      type=click.IntRange(1, 8192), help="Generation length cap."),
         click.option("--temperature", default=0.0, show_default=True,
                      type=click.FloatRange(0.0, 5.0), help="0 = greedy."),
+        click.option("--samples", type=click.IntRange(1, 100), default=None,
+                     help="Responses per item (needs --temperature > 0 above 1); each is "
+                          "scored, the item score is their mean [default: the policy's "
+                          "sampling.samples, else 1]."),
+        click.option("--judge", metavar="ID|DIR|GGUF",
+                     help="Local model that runs rubric_judge scorers."),
+        click.option("--judge-calibration", "judge_calibrations", multiple=True,
+                     type=click.Path(path_type=Path, exists=True, dir_okay=False),
+                     help="Judge calibration file from `cg-gate judge calibrate` (repeatable) "
+                          "[default: those stored next to --judge]."),
         click.option("--seed", default=0, show_default=True, type=int,
                      help="Seed for generation and every resampling."),
         click.option("--system-prompt", help="System prompt for items that set none."),
@@ -340,6 +350,9 @@ def build_config(params: dict[str, Any], *, with_gate: bool, quiet: bool = False
             max_new_tokens=params["max_new_tokens"], seed=params["seed"],
             system_prompt=params.get("system_prompt"), batch_size=params["batch_size"],
         ),
+        samples=params.get("samples"),
+        judge=params.get("judge"),
+        judge_calibrations=list(params.get("judge_calibrations") or []),
         token_policy=TokenPolicy(text=params["token_text"],
                                  exclude_special=not params["include_special"]),
         signoff=signoff,

@@ -1,6 +1,13 @@
 """Checkpoints: loading, residual-stream hooks, generation."""
 
-from cg_gate.models._generate import cached_responses, complete, generate
+from cg_gate.models._generate import (
+    Generated,
+    cached_responses,
+    complete,
+    count_tokens,
+    generate,
+    generate_samples,
+)
 from cg_gate.models._hooks import (
     HookName,
     HookPoint,
@@ -23,6 +30,7 @@ from cg_gate.models._digest import combine_digests, dir_sha256, file_sha256
 __all__ = [
     "DEVICE_CHOICES",
     "DTYPE_CHOICES",
+    "Generated",
     "HookName",
     "HookPoint",
     "LoadSettings",
@@ -33,11 +41,13 @@ __all__ = [
     "capture_at_hook",
     "combine_digests",
     "complete",
+    "count_tokens",
     "default_model_spec",
     "dir_sha256",
     "file_sha256",
     "find_decoder_layers",
     "generate",
+    "generate_samples",
     "load_model",
     "parse_hook_name",
     "resolve_hook",

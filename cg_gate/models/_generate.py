@@ -3,11 +3,17 @@
 Each item is rendered with the tokenizer's chat template (generation prompt added; the
 run's system prompt prepended when the item has none), generated in left-padded batches
 and truncated at the first stop string. Responses are cached by (model digest, chat
-template digest, settings, item digest), so a re-run regenerates only what changed.
+template digest, settings, item digest, sample index), so a re-run regenerates only what
+changed.
+
+With `settings.samples_per_item` = N > 1 (sampling, temperature > 0), `generate_samples`
+makes N passes over the items; pass k is seeded with `settings.seed + k` and cached under
+sample index k, so each sample is reproducible on its own.
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Sequence
 
 from cg_gate._progress import progress as progress_bar
@@ -18,16 +24,18 @@ if TYPE_CHECKING:  # pragma: no cover
     from cg_gate.models._load import LoadedModel
     from cg_gate.items import Item
 
-def _response_keys(info: ModelInfo, settings: GenerationSettings, items: Sequence[Item]) -> list[str]:
+def _response_keys(info: ModelInfo, settings: GenerationSettings, items: Sequence[Item],
+                   sample: int = 0) -> list[str]:
     return ResponseCache.keys_for(info.digest, info.chat_template_digest, settings,
-                                  [it.input_digest() for it in items])
+                                  [it.input_digest() for it in items], sample=sample)
 
 
 def cached_responses(cache: ResponseCache, info: ModelInfo, settings: GenerationSettings,
-                     items: Sequence[Item]) -> list[str] | None:
-    """Every item's response from the cache (no model needed), or None if any is missing."""
+                     items: Sequence[Item], *, sample: int = 0) -> list[str] | None:
+    """Every item's response (its `sample`-th) from the cache (no model needed), or None if
+    any is missing."""
     out = []
-    for key in _response_keys(info, settings, items):
+    for key in _response_keys(info, settings, items, sample):
         text = cache.get(key)
         if text is None:
             return None
@@ -95,16 +103,18 @@ def generate(
     *,
     cache: ResponseCache | None,
     progress: bool = True,
+    sample: int = 0,
 ) -> list[str]:
     """One response per item, in item order (greedy when temperature is 0).
 
     Cached responses are reused; the rest are generated in batches of
-    `settings.batch_size`, each batch seeded with `settings.seed`.
+    `settings.batch_size`, each batch seeded with `settings.seed + sample`. `sample` picks
+    which of an item's samples this pass makes (its cache key and its seed).
     """
     if settings.max_new_tokens < 1:
         raise ConfigError(f"max_new_tokens must be at least 1 to generate (got {settings.max_new_tokens})",
                           fix="set generation.max_new_tokens, e.g. 128")
-    keys = _response_keys(loaded.info, settings, items)
+    keys = _response_keys(loaded.info, settings, items, sample)
     out: list[str | None] = [cache.get(k) if cache is not None else None for k in keys]
     todo = [i for i, r in enumerate(out) if r is None]
     bar = progress_bar("generate", len(items), done=len(items) - len(todo), enabled=progress)
@@ -116,16 +126,79 @@ def generate(
                        for i in idx]
             texts = _generate_texts(loaded, prompts, max_new_tokens=settings.max_new_tokens,
                                     temperature=settings.temperature, top_p=settings.top_p,
-                                    seed=settings.seed)
+                                    seed=settings.seed + sample)
             for i, text in zip(idx, texts):
                 text = truncate_at_stop(text, settings.stop)
                 out[i] = text
                 if cache is not None:
-                    cache.put(keys[i], text)
+                    cache.put(keys[i], text, tokens=count_tokens(loaded.tokenizer, text))
             bar.update(len(idx))
     finally:
         bar.close()
     return [r if r is not None else "" for r in out]
+
+
+def count_tokens(tokenizer: Any, text: str) -> int:
+    """Tokens of `text` alone (no special tokens): a response's length."""
+    return len(tokenizer(text, add_special_tokens=False)["input_ids"])
+
+
+@dataclass
+class Generated:
+    """N responses per item and what making them cost."""
+
+    texts: list[list[str]]  # [item][sample]
+    tokens: list[list[int | None]]  # response length in tokens; None when unknown
+    computed: int = 0  # (item, sample) pairs generated now rather than read from the cache
+    tokens_in: int = 0  # prompt tokens of the pairs generated now
+    tokens_out: int = 0  # response tokens of the pairs generated now
+
+
+def generate_samples(
+    load: Any,
+    info: ModelInfo | None,
+    items: Sequence[Item],
+    settings: GenerationSettings,
+    *,
+    cache: ResponseCache,
+    progress: bool = True,
+) -> Generated:
+    """`settings.samples_per_item` responses per item: one `generate` pass per sample.
+
+    `load()` returns the `LoadedModel`; it is called only when some response is not cached
+    (`info`, when known without loading, finds the cache entries). N > 1 needs sampling:
+    temperature 0 would give N identical responses, so it is refused (ConfigError, exit 2).
+    """
+    n = settings.samples_per_item
+    if n < 1:
+        raise ConfigError(f"samples per item must be at least 1 (got {n})", fix="use --samples 1 or more")
+    if n > 1 and settings.temperature <= 0:
+        raise ConfigError(f"{n} samples per item need sampling, but temperature is "
+                          f"{settings.temperature:g} (greedy decoding gives {n} identical responses)",
+                          fix="pass --temperature above 0 (e.g. --temperature 0.7), or --samples 1")
+    texts: list[list[str]] = [[] for _ in items]
+    tokens: list[list[int | None]] = [[] for _ in items]
+    out = Generated(texts=texts, tokens=tokens)
+    for k in range(n):
+        loaded = None
+        if info is None:
+            loaded = load()
+            info = loaded.info
+        keys = _response_keys(info, settings, items, k)
+        missing = [i for i, key in enumerate(keys) if cache.get(key) is None]
+        made = None if missing else cached_responses(cache, info, settings, items, sample=k)
+        if made is None:
+            loaded = loaded or load()
+            made = generate(loaded, items, settings, cache=cache, progress=progress, sample=k)
+            tok = loaded.tokenizer
+            out.computed += len(missing)
+            out.tokens_in += sum(count_tokens(tok, _prompt_text(tok, _messages(
+                items[i], settings.system_prompt))) for i in missing)
+        for i, (key, text) in enumerate(zip(keys, made)):
+            texts[i].append(text)
+            tokens[i].append(cache.tokens(key))
+        out.tokens_out += sum(tokens[i][k] or 0 for i in missing)
+    return out
 
 
 def complete(loaded: LoadedModel, prompts: list[str], max_new_tokens: int, *,

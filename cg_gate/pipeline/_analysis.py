@@ -223,8 +223,23 @@ def sae_fidelity(cand: SideResult, base: SideResult | None, training_fve: float 
     )
 
 
+def sample_counts(items: Sequence[Item], cand: SideResult) -> dict[tuple[str, str], Any]:
+    """Per (suite, category): items with two or more scored samples, and the flaky ones."""
+    from cg_gate.policy import SampleCounts
+
+    sampled: dict[tuple[str, str], list[int]] = {}
+    r = cand.responses
+    for i, it in enumerate(items):
+        row = sampled.setdefault((it.suite, it.category), [0, 0])
+        if r.sample_scores and r.pass_rate(i) is not None:
+            row[0] += 1
+            row[1] += int(r.flaky(i))
+    return {k: SampleCounts(sampled=a, flaky=b) for k, (a, b) in sampled.items()}
+
+
 def verdicts(policy: Any, families: Families, validity: Validity, metrics: Metrics,
-             today: date) -> Any:
+             today: date, *, consistency: dict[tuple[str, str], Any] | None = None,
+             judge: Any = None) -> Any:
     """The verdicts stage: every rule judged, waivers applied (None without a policy)."""
     if policy is None:
         return None
@@ -232,4 +247,4 @@ def verdicts(policy: Any, families: Families, validity: Validity, metrics: Metri
 
     return evaluate(policy, families=families.results, fidelity=validity.fidelity,
                     stability=validity.stability, suites=list(metrics.metrics.suite_names),
-                    today=today)
+                    today=today, consistency=consistency, judge=judge)

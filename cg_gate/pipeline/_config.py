@@ -54,6 +54,13 @@ class RunConfig(BaseModel):
     )
     token_policy: TokenPolicy = Field(default_factory=TokenPolicy, description="Counted tokens.")
     judge: str | None = Field(None, description="Local model for rubric_judge scorers.")
+    judge_calibrations: list[Path] = Field(
+        default_factory=list,
+        description="Judge calibration files (besides those stored next to the judge model).",
+    )
+    samples: int | None = Field(
+        None, description="Responses per item; None: the policy's sampling.samples, else 1."
+    )
     signoff: SignOff = Field(default_factory=SignOff, description="Sign-off block of the report.")
     progress: bool = Field(True, description="Show progress bars.")
     today: date | None = Field(None, description="Date waivers are judged against (default: run date).")

@@ -86,18 +86,52 @@ def read_labels(path: Path | None, sae_dir: Path | None) -> tuple[Any, Path | No
     return load_labels(path), Path(path)
 
 
-def make_judge(model_id: str | None, load: LoadSettings) -> Any:
-    """The rubric judge: a local model loaded on its first prompt (None without one)."""
-    if not model_id:
-        return None
-    from cg_gate.models import ModelSpec, complete, load_model
+class JudgeModel:
+    """The rubric judge: a local model loaded on its first prompt; callable as a `Judge`."""
 
-    holder: dict[str, Any] = {}
+    def __init__(self, model_id: str, load: LoadSettings) -> None:
+        self.model_id = model_id
+        self._load = load
+        self._loaded: Any = None
 
-    def judge(prompts: list[str]) -> list[str]:
-        if "model" not in holder:
-            holder["model"] = load_model(ModelSpec(id=model_id, offline=load.offline,
-                                                   device=load.device))
-        return complete(holder["model"], prompts, max_new_tokens=96)
+    def __call__(self, prompts: list[str]) -> list[str]:
+        from cg_gate.models import complete
 
-    return judge
+        return complete(self.loaded(), prompts, max_new_tokens=96)
+
+    def loaded(self) -> Any:
+        """The judge model, loaded now if needed."""
+        if self._loaded is None:
+            from cg_gate.models import ModelSpec, load_model
+
+            self._loaded = load_model(ModelSpec(id=self.model_id, offline=self._load.offline,
+                                                device=self._load.device))
+        return self._loaded
+
+    @property
+    def digest(self) -> str | None:
+        """sha256 over the judge's weights, once it has been loaded (None before)."""
+        return self._loaded.info.digest if self._loaded is not None else None
+
+
+def make_judge(model_id: str | None, load: LoadSettings) -> JudgeModel | None:
+    """The rubric judge (None without one)."""
+    return JudgeModel(model_id, load) if model_id else None
+
+
+def find_calibrations(judge_model: str | None, explicit: list[Path]) -> list[tuple[Path, dict]]:
+    """Judge calibrations to consider: the files given, then those stored beside the judge."""
+    from cg_gate.scoring import read_calibration
+    from cg_gate.scoring._judge import CALIBRATION_PREFIX
+
+    paths = list(explicit)
+    if judge_model and Path(judge_model).is_dir():
+        paths += sorted(Path(judge_model).glob(f"{CALIBRATION_PREFIX}*.json"))
+    seen: set[Path] = set()
+    out = []
+    for p in paths:
+        if p.resolve() in seen:
+            continue
+        seen.add(p.resolve())
+        out.append((p, read_calibration(p)))
+    return out

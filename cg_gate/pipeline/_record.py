@@ -22,8 +22,14 @@ from cg_gate.record import (
     ACTIVATIONS_FILE,
     GateRun,
     GenerationSettings,
+    Interval,
     ItemRecord,
+    JudgeCalibrationInfo,
+    JudgeInfo,
     Manifest,
+    RunCost,
+    SampleRecord,
+    StageCost,
     PolicyInfo,
     SAEInfo,
     SuiteInfo,
@@ -52,20 +58,96 @@ def _value(x: float) -> float | None:
     return None if np.isnan(x) else float(x)
 
 
+def _samples(r: Any, i: int) -> list[SampleRecord]:
+    """Item i's samples when it has several (a single response is the item's own fields)."""
+    texts = r.samples[i] if r.samples else []
+    if len(texts) < 2:
+        return []
+    return [SampleRecord(response=t, score=r.sample_scores[i][k], reason=r.sample_reasons[i][k],
+                         tokens=r.sample_tokens[i][k]) for k, t in enumerate(texts)]
+
+
+def _response_tokens(r: Any, i: int) -> int | None:
+    known = [n for n in (r.sample_tokens[i] if r.sample_tokens else []) if n is not None]
+    return int(round(float(np.mean(known)))) if known else None
+
+
 def item_records(items: Sequence[Item], cand: SideResult,
                  baseline: Baseline | None) -> list[ItemRecord]:
-    """One record per item: input, responses, scores and its most salient concepts."""
+    """One record per item: input, responses (every sample), scores and its most salient
+    concepts."""
     sal = cand.activations.saliency
     base = baseline.result if baseline is not None else None
+    r = cand.responses
     return [ItemRecord(
         id=it.id, suite=it.suite, category=it.category, severity=it.severity,
-        input=it.prompt, response=cand.responses.texts[i],
-        score=_value(cand.responses.scores[i]), reason=cand.responses.reasons[i],
+        input=it.prompt, response=r.texts[i],
+        score=_value(r.scores[i]), reason=r.reasons[i],
         baseline_response=base.responses.texts[i] if base is not None else None,
         baseline_score=_value(baseline.scores[i]) if baseline is not None else None,
         n_tokens=int(cand.activations.n_tokens[i]),
+        samples=_samples(r, i), pass_rate=r.pass_rate(i) if r.sample_scores else None,
+        flaky=r.flaky(i) if r.sample_scores else False, response_tokens=_response_tokens(r, i),
         top_concepts=_top_concepts(sal.getrow(i)),
     ) for i, it in enumerate(items)]
+
+
+def judge_info(judge: Any, items: Sequence[Item],
+               calibrations: Sequence[tuple[Path, dict[str, Any]]]) -> JudgeInfo | None:
+    """The judge's identity (model, prompt and rubric digests), the categories it judged, and
+    the calibrations on file that match this judge model, prompt and a rubric in use."""
+    from cg_gate.scoring import judge_digests, prompt_digest
+
+    if judge is None:
+        return None
+    rubrics = judge_digests(items)
+    if not rubrics:
+        return None
+    from cg_gate.scoring import rubric_digest
+
+    judged: dict[str, set[str]] = {}
+    for it in items:
+        for spec in it.scorers:
+            if spec.name == "rubric_judge" and isinstance(spec.args.get("rubric"), str):
+                judged.setdefault(f"{it.suite}/{it.category}", set()).add(
+                    rubric_digest(spec.args["rubric"]))
+    prompt, digest = prompt_digest(), judge.digest
+    found = []
+    for path, cal in calibrations:
+        if (cal.get("prompt_digest") == prompt and cal.get("rubric_digest") in rubrics
+                and cal.get("judge", {}).get("model_digest") == digest):
+            found.append(calibration_info(path, cal))
+    return JudgeInfo(model=judge.model_id, model_digest=digest, prompt_digest=prompt,
+                     rubric_digests=sorted(rubrics),
+                     judged_categories={k: sorted(v) for k, v in sorted(judged.items())}, calibrations=found)
+
+
+def calibration_info(path: Path, cal: dict[str, Any]) -> JudgeCalibrationInfo:
+    """The manifest's summary of one stored calibration."""
+    return JudgeCalibrationInfo(
+        path=display_path(path), digest=cal["digest"], rubric_digest=cal["rubric_digest"],
+        n_items=int(cal["n_items"]), n_unparseable=int(cal.get("n_unparseable", 0)),
+        accuracy=cal.get("accuracy"),
+        kappa=Interval(value=cal.get("kappa"), low=cal.get("kappa_low"),
+                       high=cal.get("kappa_high")),
+        confusion=cal["confusion"], human_digest=(cal.get("human") or {}).get("digest"),
+        created_at=cal.get("created_at"),
+    )
+
+
+def run_cost(wall_s: float, stage_times: dict[str, float],
+             sides: Sequence[SideResult]) -> RunCost:
+    """Cost and latency by stage and side: the sides' own stages, then the run's stages
+    (the per-side stages' time is part of the run's 'candidate'/'baseline' stage)."""
+    from cg_gate.pipeline._side import stage_cost
+
+    rows: list[StageCost] = [c for side in sides for c in side.costs]
+    for stage, t in stage_times.items():
+        if stage in ("candidate", "baseline"):
+            continue
+        rows.append(StageCost(stage=stage, side="run", wall_s=t, items=0, computed=0))
+    return RunCost(wall_s=round(wall_s, 3), tokens_in=sum(c.tokens_in for c in rows),
+                   tokens_out=sum(c.tokens_out for c in rows), stages=rows)
 
 
 def display_path(path: Path) -> str:
@@ -126,6 +208,7 @@ class StageResults:
     evaluation: Any  # cg_gate.policy.EvaluationResult | None (no policy)
     labels: Any = None  # cg_gate.families.Labels | None
     labels_path: Path | None = None
+    calibrations: list[tuple[Path, dict[str, Any]]] = field(default_factory=list)
 
 
 def build_manifest(config: RunConfig, r: StageResults, sae: SAEHandle, judge: Any,
@@ -135,6 +218,7 @@ def build_manifest(config: RunConfig, r: StageResults, sae: SAEHandle, judge: An
     inputs, cand, baseline = r.inputs, r.candidate, r.baseline
     base = baseline.result if baseline is not None else None
     tokens = cand.activations.tokens_processed + (base.activations.tokens_processed if base else 0)
+    wall = time.perf_counter() - clock.t0
     return Manifest(
         tool_version=__version__, run_id=clock.run_id, started_at=iso(clock.started),
         finished_at=iso(utc_now()), git=git_info(), ci=ci_info(), model=cand.info,
@@ -147,9 +231,11 @@ def build_manifest(config: RunConfig, r: StageResults, sae: SAEHandle, judge: An
         generation=_generation(config, cand, inputs.items, judge),
         token_policy=config.token_policy, analysis=r.metrics.analysis,
         arguments=arguments or {}, packages=package_versions(),
-        wall_time_s=round(time.perf_counter() - clock.t0, 3), stage_times_s=stage_times,
+        wall_time_s=round(wall, 3), stage_times_s=stage_times,
         tokens_processed=int(tokens), items_processed=len(inputs.items),
         cache_hits=int(cand.activations.cache_hits),
+        judge=judge_info(judge, inputs.items, r.calibrations),
+        cost=run_cost(wall, stage_times, [cand] + ([base] if base else [])),
     )
 
 

@@ -18,15 +18,23 @@ from cg_gate.pipeline._analysis import (
     baseline_of,
     concept_families,
     concept_metrics,
+    sample_counts,
     validity_checks,
     verdicts,
 )
 from cg_gate.pipeline._config import RunConfig
 from cg_gate.pipeline._fingerprint import env_offline
 from cg_gate.pipeline._handles import Checkpoint, SAEHandle
-from cg_gate.pipeline._inputs import make_judge, read_inputs, read_labels
+from cg_gate.pipeline._inputs import find_calibrations, make_judge, read_inputs, read_labels
 from cg_gate.pipeline._manifest import new_run_id, utc_now
-from cg_gate.pipeline._record import Outcome, RunClock, StageResults, assemble, write_outputs
+from cg_gate.pipeline._record import (
+    Outcome,
+    RunClock,
+    StageResults,
+    assemble,
+    judge_info,
+    write_outputs,
+)
 from cg_gate.pipeline._side import run_side
 from cg_gate.record import RunCache
 from cg_gate.render import check_writable
@@ -61,6 +69,25 @@ class _Stages:
         return dict(self.times)
 
 
+def with_sampling(config: RunConfig, policy: Any) -> RunConfig:
+    """`config` with samples per item and temperature decided: the command line's, else the
+    policy's `sampling`, else one greedy response. N > 1 at temperature 0 is refused (exit 2)."""
+    spec = policy.sampling if policy is not None else None
+    gen = config.generation
+    samples = config.samples or (spec.samples if spec is not None else 1)
+    temperature = gen.temperature
+    if temperature <= 0 and spec is not None and spec.temperature is not None:
+        temperature = spec.temperature
+    if samples > 1 and temperature <= 0:
+        where = "--samples" if config.samples else "the policy's sampling.samples"
+        raise ConfigError(f"{samples} samples per item ({where}) need sampling, but the "
+                          "temperature is 0 (greedy decoding gives identical responses)",
+                          fix="pass --temperature above 0 (e.g. --temperature 0.7) or set "
+                              "sampling.temperature in the policy; or use one sample")
+    return config.model_copy(update={"generation": gen.model_copy(
+        update={"samples_per_item": samples, "temperature": temperature})})
+
+
 def run_gate(config: RunConfig, *, arguments: dict[str, Any] | None = None) -> Outcome:
     """Run the whole gate for `config`; write results.json and the reports to `config.out`."""
     started = utc_now()
@@ -76,6 +103,7 @@ def run_gate(config: RunConfig, *, arguments: dict[str, Any] | None = None) -> O
 
     stages.start("load")
     inputs = read_inputs(config)
+    config = with_sampling(config, inputs.policy)
     cache = RunCache(config.cache_dir)
     sae = SAEHandle(config.sae, config.load, cache, stages.log)
     labels, labels_path = read_labels(config.labels, sae.dir)
@@ -83,6 +111,7 @@ def run_gate(config: RunConfig, *, arguments: dict[str, Any] | None = None) -> O
     baseline_ckpt = (Checkpoint(config.baseline, config.load, cache, stages.log)
                      if config.baseline is not None else None)
     judge = make_judge(config.judge, config.load)
+    calibrations = find_calibrations(config.judge, config.judge_calibrations)
     side = partial(run_side, sae=sae, items=inputs.items, config=config, cache=cache, judge=judge,
                    log=stages.log)
 
@@ -110,12 +139,14 @@ def run_gate(config: RunConfig, *, arguments: dict[str, Any] | None = None) -> O
                                families, inputs.items)
 
     stages.start("verdicts")
-    evaluation = verdicts(inputs.policy, families, validity, metrics, config.today or started.date())
+    evaluation = verdicts(inputs.policy, families, validity, metrics, config.today or started.date(),
+                          consistency=sample_counts(inputs.items, cand),
+                          judge=judge_info(judge, inputs.items, calibrations))
 
     stages.start("record")
     results = StageResults(inputs=inputs, candidate=cand, baseline=baseline, metrics=metrics,
                            families=families, validity=validity, evaluation=evaluation,
-                           labels=labels, labels_path=labels_path)
+                           labels=labels, labels_path=labels_path, calibrations=calibrations)
     run = assemble(config, results, sae, judge, clock, stages.finish, arguments)
     stages.log(f"writing reports to {config.out}/")
     return write_outputs(run, config, inputs.items, cand)

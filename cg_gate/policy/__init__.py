@@ -1,6 +1,12 @@
 """Gate policies: schema, loading with line numbers, waivers and evaluation."""
 
-from cg_gate.policy._evaluate import EvaluationResult, evaluate, rule_verdict, status_for
+from cg_gate.policy._evaluate import (
+    EvaluationResult,
+    SampleCounts,
+    evaluate,
+    rule_verdict,
+    status_for,
+)
 from cg_gate.policy._explain import explain_lines, summary_lines
 from cg_gate.policy._load import load_policy, load_waivers
 from cg_gate.policy._schema import (
@@ -10,9 +16,11 @@ from cg_gate.policy._schema import (
     AnyRule,
     BootstrapSpec,
     ConceptSpec,
+    ConsistencyRule,
     CoverageRule,
     ExemplarSpec,
     FidelityRule,
+    JudgeAgreementRule,
     MatchSpec,
     Metadata,
     MissingRule,
@@ -20,6 +28,7 @@ from cg_gate.policy._schema import (
     PerformanceRule,
     Policy,
     RegressionRule,
+    SamplingSpec,
     StabilityRule,
     StabilitySpec,
     Waiver,
@@ -30,22 +39,26 @@ from cg_gate.policy._waivers import apply_waivers, expired_verdict, is_expired, 
 
 __all__ = [
     "API_VERSION",
-    "RULE_KINDS",
     "AnalysisSpec",
     "AnyRule",
     "BootstrapSpec",
     "ConceptSpec",
+    "ConsistencyRule",
     "CoverageRule",
     "EvaluationResult",
     "ExemplarSpec",
     "FidelityRule",
+    "JudgeAgreementRule",
     "MatchSpec",
     "Metadata",
     "MissingRule",
     "OverrepresentedRule",
     "PerformanceRule",
     "Policy",
+    "RULE_KINDS",
     "RegressionRule",
+    "SampleCounts",
+    "SamplingSpec",
     "StabilityRule",
     "StabilitySpec",
     "Waiver",

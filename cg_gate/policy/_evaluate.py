@@ -14,6 +14,11 @@ status:
 - the rule cannot be evaluated at all (its family or a named suite is absent from the
   run) → `error`.
 
+`consistency` rules read the per-category flaky counts of a run with several samples per
+item (no sampled item in scope → `insufficient_data`); `judge_agreement` rules read the
+judge calibrations on file (a rubric in use without one, or with fewer human-labelled
+items than `min_items` → `insufficient_data`, never a pass).
+
 A family that resolves to **no members** fails its `coverage` and `missing` rules
 (status by severity): nothing in the suite can be shown to exercise it, so a refusal
 family that matches nothing never passes. Waivers are applied last (`apply_waivers`).
@@ -28,8 +33,10 @@ from typing import Any, Literal
 
 from cg_gate.policy._schema import (
     AnyRule,
+    ConsistencyRule,
     CoverageRule,
     FidelityRule,
+    JudgeAgreementRule,
     MissingRule,
     OverrepresentedRule,
     PerformanceRule,
@@ -41,6 +48,7 @@ from cg_gate.policy._waivers import apply_waivers
 from cg_gate.record import (
     FamilyResult,
     FidelitySummary,
+    JudgeInfo,
     Severity,
     StabilitySummary,
     Status,
@@ -76,12 +84,22 @@ class _Judgement:
 
 
 @dataclass(frozen=True)
+class SampleCounts:
+    """One category's items with two or more scored samples, and how many of them are flaky."""
+
+    sampled: int
+    flaky: int
+
+
+@dataclass(frozen=True)
 class _Context:
     families: Mapping[str, FamilyResult]
     fidelity: FidelitySummary
     stability: StabilitySummary | None
     suites: Sequence[str]
     confidence: float
+    consistency: Mapping[tuple[str, str], SampleCounts] = field(default_factory=dict)
+    judge: JudgeInfo | None = None
 
 
 def _fmt(x: float | None) -> str:
@@ -323,6 +341,98 @@ def _stability(rule: StabilityRule, fam: FamilyResult, ctx: _Context) -> _Judgem
     return _Judgement("pass", f"family '{fam.name}': χ_model std {std:.3g} ≤ {rule.max_std:g}", ev)
 
 
+def _in_scope(entries: Sequence[str], suite: str, category: str) -> bool:
+    return category in entries or f"{suite}/{category}" in entries
+
+
+def _consistency(rule: ConsistencyRule, ctx: _Context) -> _Judgement:
+    scope: list[str] | None = rule.categories
+    if rule.concept is not None:
+        fam = ctx.families.get(rule.concept)
+        if fam is None:
+            return _Judgement("error", f"family '{rule.concept}' was not computed in this run")
+        if not fam.purity.intended:
+            return _Judgement("insufficient_data", f"the rule judges family '{fam.name}' on its "
+                              "intended categories, but the policy names none for it",
+                              {"scope": "intended"})
+        scope = fam.purity.intended
+    rows = {f"{s}/{c}": n for (s, c), n in ctx.consistency.items()
+            if scope is None or _in_scope(scope, s, c)}
+    ev: dict[str, Any] = {
+        "max_flaky_share": rule.max_flaky_share,
+        "by_category": {k: {"sampled": n.sampled, "flaky": n.flaky,
+                            "flaky_share": n.flaky / n.sampled if n.sampled else None}
+                        for k, n in rows.items()},
+    }
+    if scope is not None:
+        ev["categories"] = list(scope)
+        unknown = [c for c in scope if not any(_in_scope([c], s, k) for s, k in ctx.consistency)]
+        if unknown and not rows:
+            return _Judgement("error", f"categories {', '.join(unknown)} named by the rule are not "
+                                       "in this run", ev)
+    sampled = {k: n for k, n in rows.items() if n.sampled}
+    if not sampled:
+        return _Judgement("insufficient_data", "no item in scope has two or more scored samples; "
+                          "run with --samples 2 or more (and --temperature above 0)", ev)
+    over = {k: n.flaky / n.sampled for k, n in sampled.items()
+            if n.flaky / n.sampled > rule.max_flaky_share}
+    worst = max(sampled, key=lambda k: (sampled[k].flaky / sampled[k].sampled, k))
+    if over:
+        parts = ", ".join(f"{k} {sampled[k].flaky}/{sampled[k].sampled} ({_pct(v)})"
+                          for k, v in sorted(over.items(), key=lambda kv: -kv[1])[:_LIST_LIMIT])
+        return _Judgement("violated", f"flaky items above {_pct(rule.max_flaky_share)}: {parts}; "
+                          "their samples disagree, so one response would not tell how the "
+                          "model behaves", ev)
+    n = sampled[worst]
+    return _Judgement("pass", f"flaky share at most {_pct(n.flaky / n.sampled)} "
+                      f"(worst: {worst}, {n.flaky}/{n.sampled}) ≤ {_pct(rule.max_flaky_share)}",
+                      ev)
+
+
+def _judge_agreement(rule: JudgeAgreementRule, ctx: _Context) -> _Judgement:
+    judge = ctx.judge
+    ev: dict[str, Any] = {"min_kappa": rule.min_kappa, "min_items": rule.min_items,
+                          "lower_bound": rule.lower_bound}
+    if judge is None or not judge.rubric_digests:
+        return _Judgement("insufficient_data", "no item of this run was scored by a rubric judge, "
+                          "so there is no judge agreement to check", ev)
+    ev.update({"judge_model": judge.model, "judge_model_digest": judge.model_digest,
+               "prompt_digest": judge.prompt_digest})
+    rubrics: dict[str, Any] = {}
+    missing, few, low = [], [], []
+    for digest in judge.rubric_digests:
+        cal = judge.calibration(digest)
+        short = digest[:12]
+        if cal is None:
+            missing.append(short)
+            rubrics[short] = None
+            continue
+        value = cal.kappa.low if rule.lower_bound else cal.kappa.value
+        rubrics[short] = {"kappa": cal.kappa.value, "kappa_low": cal.kappa.low,
+                          "kappa_high": cal.kappa.high, "accuracy": cal.accuracy,
+                          "n_items": cal.n_items, "calibration_digest": cal.digest}
+        if cal.n_items < rule.min_items:
+            few.append(f"{short} ({cal.n_items} items)")
+        elif value is None:
+            few.append(f"{short} (κ undefined)")
+        elif value < rule.min_kappa:
+            low.append(f"{short} κ{' lower bound' if rule.lower_bound else ''} {value:.3f}")
+    ev["rubrics"] = rubrics
+    if low:
+        return _Judgement("violated", f"the judge agrees with people too little: {', '.join(low)} "
+                          f"< {rule.min_kappa:g}; its scores cannot be trusted for this rubric", ev)
+    if missing:
+        return _Judgement("insufficient_data", f"no calibration on file for rubric(s) "
+                          f"{', '.join(missing)} with this judge model and prompt; run "
+                          "`cg-gate judge calibrate`", ev)
+    if few:
+        return _Judgement("insufficient_data", f"calibration too small or undefined: "
+                          f"{', '.join(few)} (needs {rule.min_items} items)", ev)
+    worst = min((r["kappa_low"] if rule.lower_bound else r["kappa"]) for r in rubrics.values())
+    return _Judgement("pass", f"judge agreement κ{' lower bound' if rule.lower_bound else ''} "
+                      f"{worst:.3f} ≥ {rule.min_kappa:g} on every rubric in use", ev)
+
+
 _FAMILY_CHECKS: dict[str, Callable[[Any, FamilyResult, _Context], _Judgement]] = {
     "coverage": _coverage, "missing": _missing, "overrepresented": _overrepresented,
     "performance": _performance, "regression": _regression, "stability": _stability,
@@ -342,6 +452,10 @@ def _purity_evidence(fam: FamilyResult) -> dict[str, Any]:
 def _judge(rule: AnyRule, ctx: _Context) -> _Judgement:
     if isinstance(rule, FidelityRule):
         return _fidelity(rule, ctx)
+    if isinstance(rule, ConsistencyRule):
+        return _consistency(rule, ctx)
+    if isinstance(rule, JudgeAgreementRule):
+        return _judge_agreement(rule, ctx)
     fam = ctx.families.get(rule.concept)
     if fam is None:
         return _Judgement("error", f"family '{rule.concept}' was not computed in this run")
@@ -453,14 +567,20 @@ def evaluate(
     stability: StabilitySummary | None,
     suites: Sequence[str],
     today: dt.date,
+    consistency: Mapping[tuple[str, str], SampleCounts] | None = None,
+    judge: JudgeInfo | None = None,
 ) -> EvaluationResult:
     """Judge every rule of `policy`, apply its waivers as of `today`.
+
+    `consistency` holds each (suite, category)'s sampled and flaky item counts; `judge` the
+    run's rubric judge and its calibrations.
 
     Returns one verdict per rule in policy order, then one failing
     `WAIVER-EXPIRED:<rule>` verdict per expired waiver, and every waiver as a record.
     """
     ctx = _Context(families=families, fidelity=fidelity, stability=stability, suites=list(suites),
-                   confidence=policy.analysis.bootstrap.confidence)
+                   confidence=policy.analysis.bootstrap.confidence,
+                   consistency=dict(consistency or {}), judge=judge)
     verdicts = [rule_verdict(policy, rule, _judge(rule, ctx)) for rule in policy.rules]
     outcome = apply_waivers(policy, verdicts, today)
     return EvaluationResult(verdicts=outcome.verdicts, waivers=outcome.records)

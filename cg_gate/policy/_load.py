@@ -22,7 +22,9 @@ from pydantic import BaseModel, ValidationError
 from cg_gate.errors import PolicyError
 from cg_gate.families import DEFAULT_REFERENCE, load_texts, resolve_text_path
 from cg_gate.policy._schema import (
+    ConsistencyRule,
     FidelityRule,
+    JudgeAgreementRule,
     PerformanceRule,
     Policy,
     RegressionRule,
@@ -312,11 +314,14 @@ def _check_rules(doc: YamlDocument, policy: Policy) -> None:
                             f"duplicate rule id '{rule.id}' (first used on line {first.line})",
                             "give every rule its own id; verdicts and waivers refer to rules by id")
         seen[rule.id] = i
-        if isinstance(rule, FidelityRule):
+        if isinstance(rule, (FidelityRule, JudgeAgreementRule)):
             if rule.concept is not None:
+                about = "the SAE" if isinstance(rule, FidelityRule) else "the rubric judge"
                 raise _error_at(doc, rpath + ("concept",),
-                                f"rule {rule.id}: a fidelity rule is about the SAE, not a family",
+                                f"rule {rule.id}: a {rule.check} rule is about {about}, not a family",
                                 "remove 'concept' from this rule")
+            continue
+        if isinstance(rule, ConsistencyRule) and rule.concept is None:
             continue
         if rule.concept not in policy.concepts:
             close = difflib.get_close_matches(str(rule.concept), families, n=1)

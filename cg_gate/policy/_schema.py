@@ -338,16 +338,62 @@ class StabilityRule(_RuleBase):
                 f"{self.max_std:g} when items are dropped at random")
 
 
+class ConsistencyRule(_RuleBase):
+    check: Literal["consistency"]
+    concept: str | None = Field(
+        None, description="Judge the family's intended categories (its `categories`)."
+    )
+    categories: list[str] | None = Field(
+        None, min_length=1, description="Categories judged, as 'category' or 'suite/category'."
+    )
+    max_flaky_share: float = Field(
+        ge=0, le=1, description="Highest share of sampled items whose samples disagree, per category."
+    )
+
+    @model_validator(mode="after")
+    def _one_scope(self) -> ConsistencyRule:
+        if self.concept is not None and self.categories is not None:
+            raise ValueError("a consistency rule names a family (concept) or categories, not both")
+        return self
+
+    def describe(self) -> str:
+        if self.concept is not None:
+            where = f"each intended category of family {self._fam()}"
+        elif self.categories:
+            where = f"each of the categories {', '.join(self.categories)}"
+        else:
+            where = "each category"
+        return (f"at most {self.max_flaky_share:.0%} of the sampled items in {where} are flaky "
+                "(some of their samples pass and some fail)")
+
+
+class JudgeAgreementRule(_RuleBase):
+    check: Literal["judge_agreement"]
+    min_kappa: float = Field(ge=-1, le=1, description="Lowest Cohen's κ of judge vs people.")
+    min_items: int = Field(20, ge=1, description="Human-labelled items the calibration needs.")
+    lower_bound: bool = Field(
+        False, description="Compare the lower bound of κ's bootstrap interval instead."
+    )
+
+    def describe(self) -> str:
+        what = "the lower confidence bound of " if self.lower_bound else ""
+        return (f"{what}the rubric judge's agreement with people (Cohen's κ, from a calibration "
+                f"on at least {self.min_items} human-labelled items) is at least {self.min_kappa:g} "
+                "for every rubric the run judges with")
+
+
 Rule = Annotated[
     Union[CoverageRule, MissingRule, OverrepresentedRule, PerformanceRule, RegressionRule,
-          FidelityRule, StabilityRule],
+          FidelityRule, StabilityRule, ConsistencyRule, JudgeAgreementRule],
     Field(discriminator="check"),
 ]
 AnyRule = Union[CoverageRule, MissingRule, OverrepresentedRule, PerformanceRule, RegressionRule,
-                FidelityRule, StabilityRule]
+                FidelityRule, StabilityRule, ConsistencyRule, JudgeAgreementRule]
 """Any one rule, as `Policy.rules` holds them."""
 RULE_KINDS = ("coverage", "missing", "overrepresented", "performance", "regression", "fidelity",
-              "stability")
+              "stability", "consistency", "judge_agreement")
+FAMILY_OPTIONAL = ("fidelity", "consistency", "judge_agreement")
+"""Rule kinds not (or not necessarily) about a family."""
 
 
 # --------------------------------------------------------------------------- waivers
@@ -405,6 +451,13 @@ class WaiverSet(_Spec):
 # --------------------------------------------------------------------------- the policy
 
 
+class SamplingSpec(_Spec):
+    samples: int = Field(1, ge=1, le=100, description="Responses generated per item.")
+    temperature: float | None = Field(
+        None, gt=0, le=5, description="Sampling temperature (needed for more than one sample)."
+    )
+
+
 class Policy(_Spec):
     """A gate policy: concept families, the rules over them and their waivers."""
 
@@ -412,6 +465,10 @@ class Policy(_Spec):
     kind: Literal["GatePolicy"]
     metadata: Metadata
     analysis: AnalysisSpec = Field(default_factory=AnalysisSpec)
+    sampling: SamplingSpec = Field(
+        default_factory=SamplingSpec,
+        description="Responses per item and temperature; --samples/--temperature win over it.",
+    )
     concepts: dict[str, ConceptSpec] = Field(default_factory=dict)
     rules: list[Rule] = Field(default_factory=list)
     waivers: list[Waiver] = Field(default_factory=list)

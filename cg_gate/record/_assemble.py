@@ -21,6 +21,7 @@ from cg_gate.record._schema import (
     FidelitySummary,
     GateRun,
     ItemRecord,
+    LengthStats,
     Manifest,
     OverlapSummary,
     Severity,
@@ -57,9 +58,32 @@ def summarise(verdicts: Sequence[Verdict], items: Sequence[ItemRecord], *, fail_
     )
 
 
+def length_stats(lengths: Sequence[int]) -> LengthStats | None:
+    """min / median / p90 (linear interpolation) / max of response lengths; None when empty."""
+    if not lengths:
+        return None
+    a = np.asarray(lengths, dtype=np.float64)
+    return LengthStats(n=int(a.size), min=int(a.min()), median=float(np.median(a)),
+                       p90=float(np.percentile(a, 90)), max=int(a.max()))
+
+
+def _response_lengths(rows: Sequence[ItemRecord]) -> list[int]:
+    out: list[int] = []
+    for r in rows:
+        if r.samples:
+            out.extend(s.tokens for s in r.samples if s.tokens is not None)
+        elif r.response_tokens is not None:
+            out.append(r.response_tokens)
+    return out
+
+
 def category_breakdown(items: Sequence[ItemRecord],
                        declared: Mapping[tuple[str, str], str]) -> list[CategoryBreakdown]:
-    """Items grouped by (suite, category) in order of appearance; `declared` severities win."""
+    """Items grouped by (suite, category) in order of appearance; `declared` severities win.
+
+    With several samples per item: `sampled` items (two or more scored samples), how many of
+    them are flaky, their mean pass rate; and the response-length distribution of the category.
+    """
     groups: dict[tuple[str, str], list[ItemRecord]] = defaultdict(list)
     for it in items:
         groups[(it.suite, it.category)].append(it)
@@ -67,12 +91,16 @@ def category_breakdown(items: Sequence[ItemRecord],
     for (suite, cat), rows in groups.items():
         scores = _values([r.score for r in rows])
         scored = scores[~np.isnan(scores)]
+        sampled = [r for r in rows if r.pass_rate is not None]
         out.append(CategoryBreakdown(
             suite=suite, category=cat, severity=declared.get((suite, cat), rows[0].severity),
             n_items=len(rows), n_scored=int(scored.size),
             mean_score=float(scored.mean()) if scored.size else None,
             failures=int((scored < 0.5).sum()),
             baseline_mean_score=_mean(_values([r.baseline_score for r in rows])),
+            sampled=len(sampled), flaky=sum(r.flaky for r in sampled),
+            pass_rate=_mean(_values([r.pass_rate for r in sampled])),
+            response_tokens=length_stats(_response_lengths(rows)),
         ))
     return out
 

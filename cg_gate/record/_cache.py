@@ -54,11 +54,17 @@ def activation_key(model_digest: str, sae_digest: str, hook: str, token_policy_j
 
 
 def response_key(model_digest: str, chat_template_digest: str | None, settings_json: str,
-                 item_digest: str) -> str:
-    """The cache key of one item's generated response."""
-    return _key({"kind": "response", "format": CACHE_FORMAT, "model": model_digest,
-                 "chat_template": chat_template_digest, "settings": settings_json,
-                 "item": item_digest})
+                 item_digest: str, sample: int = 0) -> str:
+    """The cache key of one item's generated response (its `sample`-th, counting from 0).
+
+    Sample 0 keeps the key layout of single-sample runs, so their entries stay valid.
+    """
+    parts = {"kind": "response", "format": CACHE_FORMAT, "model": model_digest,
+             "chat_template": chat_template_digest, "settings": settings_json,
+             "item": item_digest}
+    if sample:
+        parts["sample"] = int(sample)
+    return _key(parts)
 
 
 # Settings that change what is generated (batch size does not: padding is masked).
@@ -198,13 +204,27 @@ class ResponseCache(_ShardedStore):
 
     @staticmethod
     def keys_for(model_digest: str, chat_template_digest: str | None,
-                 settings: GenerationSettings, item_digests: list[str]) -> list[str]:
-        """The cache key of each item's response under one model and generation settings."""
+                 settings: GenerationSettings, item_digests: list[str], *,
+                 sample: int = 0) -> list[str]:
+        """The cache key of each item's response (its `sample`-th) under one model and
+        generation settings."""
         skey = settings_key(settings)
-        return [response_key(model_digest, chat_template_digest, skey, d) for d in item_digests]
+        return [response_key(model_digest, chat_template_digest, skey, d, sample)
+                for d in item_digests]
 
     def get(self, key: str) -> str | None:
         """The verified text, or None on a miss (a corrupt entry is deleted and is a miss)."""
+        obj = self._entry(key)
+        return None if obj is None else obj["text"]
+
+    def tokens(self, key: str) -> int | None:
+        """Response tokens the entry was stored with (None: a miss, or an entry written
+        before token counts were kept)."""
+        obj = self._entry(key)
+        n = obj.get("tokens") if obj is not None else None
+        return n if isinstance(n, int) and not isinstance(n, bool) else None
+
+    def _entry(self, key: str) -> dict[str, Any] | None:
         data = self._read(key)
         if data is None:
             return None
@@ -218,12 +238,15 @@ class ResponseCache(_ShardedStore):
         if not ok:
             self._discard(key, "checksum mismatch or unreadable JSON")
             return None
-        return text
+        return obj
 
-    def put(self, key: str, text: str) -> None:
-        """Store atomically."""
-        obj = {"format": CACHE_FORMAT, "sha256": hashlib.sha256(text.encode("utf-8")).hexdigest(),
-               "text": text}
+    def put(self, key: str, text: str, *, tokens: int | None = None) -> None:
+        """Store atomically, with the response's token count when known."""
+        obj: dict[str, Any] = {"format": CACHE_FORMAT,
+                               "sha256": hashlib.sha256(text.encode("utf-8")).hexdigest(),
+                               "text": text}
+        if tokens is not None:
+            obj["tokens"] = int(tokens)
         self._write(key, json.dumps(obj, ensure_ascii=False).encode("utf-8"))
 
 

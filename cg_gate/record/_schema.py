@@ -13,7 +13,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-SCHEMA_VERSION = "1.1.0"
+SCHEMA_VERSION = "1.2.0"
 
 Status = Literal["pass", "warn", "fail", "insufficient_data", "waived", "error"]
 Severity = Literal["error", "warn", "info"]
@@ -158,6 +158,73 @@ ANALYSIS_DEFAULTS = AnalysisSettings()
 """The analysis defaults, written once above; policies and the metric functions default to these."""
 
 
+class JudgeCalibrationInfo(_Model):
+    """How often the judge agreed with people on a human-labelled set (`cg-gate judge calibrate`)."""
+
+    path: str = Field(description="Calibration file the figures were read from.")
+    digest: str = Field(description="sha256 of the calibration's content (its `digest` field).")
+    rubric_digest: str = Field(description="`rubric_digest` of the rubric it was calibrated on.")
+    n_items: int = Field(description="Human-labelled items the judge scored and could be compared.")
+    n_unparseable: int = Field(0, description="Items whose judge output had no readable score.")
+    accuracy: float | None = Field(description="Share of items where judge and person agree.")
+    kappa: Interval = Field(description="Cohen's κ with its bootstrap confidence interval.")
+    confusion: list[list[int]] = Field(
+        description="2×2 counts [[person fail & judge fail, person fail & judge pass], "
+                    "[person pass & judge fail, person pass & judge pass]]."
+    )
+    human_digest: str | None = Field(None, description="sha256 of the human-labelled file.")
+    created_at: str | None = Field(None, description="When the calibration was made (UTC).")
+
+
+class JudgeInfo(_Model):
+    """The rubric judge of a run: which model, prompt and rubrics, and its calibration."""
+
+    model: str = Field(description="The judge model as given (directory, hub id or GGUF file).")
+    model_digest: str | None = Field(None, description="sha256 over the judge's weights.")
+    prompt_digest: str = Field(description="sha256 of the judge prompt template.")
+    rubric_digests: list[str] = Field(
+        default_factory=list, description="`rubric_digest` of every rubric the run's items use."
+    )
+    judged_categories: dict[str, list[str]] = Field(
+        default_factory=dict,
+        description="Rubric digests used in each judged category, by 'suite/category'.",
+    )
+    calibrations: list[JudgeCalibrationInfo] = Field(
+        default_factory=list,
+        description="Calibrations on file for this judge model and prompt, one per rubric "
+                    "(a rubric without one is uncalibrated).",
+    )
+
+    def calibration(self, rubric_digest: str) -> JudgeCalibrationInfo | None:
+        """The calibration of one rubric, if any."""
+        return next((c for c in self.calibrations if c.rubric_digest == rubric_digest), None)
+
+
+class StageCost(_Model):
+    """Wall time, tokens and throughput of one stage on one side (run-time facts)."""
+
+    stage: str = Field(description="'load', 'generate', 'score', 'activations', 'metrics', ...")
+    side: Literal["candidate", "baseline", "run"] = Field(
+        description="Checkpoint the stage ran for; 'run' for stages over both."
+    )
+    wall_s: float = Field(description="Wall time, seconds.")
+    items: int = Field(0, description="Items (or item samples) the stage handled.")
+    computed: int = Field(0, description="Of those, how many were computed rather than cached.")
+    tokens_in: int = Field(0, description="Tokens read by a model in this stage (prompts).")
+    tokens_out: int = Field(0, description="Tokens generated in this stage.")
+    items_per_s: float | None = Field(None, description="items / wall_s; None at zero time.")
+
+
+class RunCost(_Model):
+    """Cost and latency of the run, by stage and side. Not part of the results digest: a warm
+    re-run computes less and takes less time yet judges the same numbers."""
+
+    wall_s: float = Field(0.0, description="Wall time of the whole run, seconds.")
+    tokens_in: int = Field(0, description="Tokens read by models, all stages and sides.")
+    tokens_out: int = Field(0, description="Tokens generated, all sides.")
+    stages: list[StageCost] = Field(default_factory=list, description="One row per stage and side.")
+
+
 class Manifest(_Model):
     tool: str = Field("cg-gate", description="Producer name.")
     tool_version: str = Field(description="cg-gate version that wrote the record.")
@@ -187,9 +254,20 @@ class Manifest(_Model):
     tokens_processed: int = Field(0, description="Tokens pushed through models (both sides).")
     items_processed: int = Field(0, description="Items analysed (candidate side).")
     cache_hits: int = Field(0, description="Items whose activations came from the cache.")
+    judge: JudgeInfo | None = Field(None, description="The rubric judge, when items used one.")
+    cost: RunCost | None = Field(
+        None, description="Cost and latency by stage and side (left out of the results digest)."
+    )
 
 
 # --------------------------------------------------------------------------- per item
+
+
+class SampleRecord(_Model):
+    response: str = Field(description="One generated response.")
+    score: float | None = Field(None, description="Its score in [0,1]; None when unscored.")
+    reason: str | None = Field(None, description="Scorer's short reason.")
+    tokens: int | None = Field(None, description="Its length in tokens, when known.")
 
 
 class ItemRecord(_Model):
@@ -203,7 +281,20 @@ class ItemRecord(_Model):
     reason: str | None = Field(None, description="Scorer's short reason.")
     baseline_response: str | None = Field(None, description="Baseline response, if any.")
     baseline_score: float | None = Field(None, description="Baseline s(x), if any.")
-    n_tokens: int = Field(description="Counted tokens T_x.")
+    n_tokens: int = Field(description="Counted tokens T_x (summed over samples when the token "
+                                      "policy reads responses and the item has several).")
+    samples: list[SampleRecord] = Field(
+        default_factory=list,
+        description="Every response when several were generated per item (`score` is their mean, "
+                    "`response` the first); empty for a single response.",
+    )
+    pass_rate: float | None = Field(
+        None, description="Share of scored samples with s ≥ 0.5 (None: fewer than two scored)."
+    )
+    flaky: bool = Field(False, description="Some samples pass (s ≥ 0.5) and some fail.")
+    response_tokens: int | None = Field(
+        None, description="Length of the response in tokens (mean over samples), when known."
+    )
     top_concepts: list[tuple[int, float]] = Field(
         default_factory=list, description="Most salient concepts (id, a_c(x)), highest first."
     )
@@ -556,6 +647,25 @@ class CategoryBreakdown(_Model):
     mean_score: float | None = Field(description="Mean s(x) of scored items.")
     failures: int = Field(description="Scored items with s(x) < 0.5.")
     baseline_mean_score: float | None = Field(None, description="Baseline mean s(x).")
+    sampled: int = Field(0, description="Items with two or more scored samples.")
+    flaky: int = Field(0, description="Of those, items whose samples disagree (pass and fail).")
+    pass_rate: float | None = Field(
+        None, description="Mean per-item pass rate over the sampled items (None: none sampled)."
+    )
+    response_tokens: LengthStats | None = Field(
+        None, description="Response length in tokens over every response of the category."
+    )
+
+
+class LengthStats(_Model):
+    n: int = Field(description="Responses measured.")
+    min: int = Field(description="Shortest, tokens.")
+    median: float = Field(description="Median, tokens.")
+    p90: float = Field(description="90th percentile (linear interpolation), tokens.")
+    max: int = Field(description="Longest, tokens.")
+
+
+CategoryBreakdown.model_rebuild()
 
 
 class SignOff(_Model):
@@ -581,7 +691,7 @@ class Summary(_Model):
 #: inputs (when, where, how long, how much the cache saved), not with what the run found.
 DIGEST_EXCLUDED_MANIFEST: tuple[str, ...] = (
     "run_id", "started_at", "finished_at", "wall_time_s", "stage_times_s", "tokens_processed",
-    "cache_hits", "git", "ci", "arguments",
+    "cache_hits", "git", "ci", "arguments", "cost",
 )
 
 
@@ -630,8 +740,8 @@ class GateRun(_Model):
         items processed), the summary, verdicts, waivers, families, coverage, concepts,
         items, categories and validity checks. Left out (`DIGEST_EXCLUDED_MANIFEST`): what
         says when, where and how fast this run happened, or how much a cache saved it
-        (run id, timestamps, wall and stage times, tokens processed, cache hits, git and
-        CI context, command-line arguments); the sign-off block, which is filled in after
+        (run id, timestamps, wall and stage times, tokens processed, cache hits, the cost
+        table, git and CI context, command-line arguments); the sign-off block, which is filled in after
         the run; and the digest field itself. A cold run and a fully cached re-run of the
         same inputs therefore have the same digest.
         """
