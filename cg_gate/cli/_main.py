@@ -26,6 +26,7 @@ _COMMANDS: dict[str, str] = {
     "labels": "cg_gate.cli._labels:labels",
     "ci": "cg_gate.cli._ci:ci",
     "demo": "cg_gate.cli._demo:demo",
+    "judge": "cg_gate.cli._judge:judge",
 }
 
 _HELP = {
@@ -38,6 +39,7 @@ _HELP = {
     "labels": "Build and import concept labels for an SAE.",
     "ci": "CI glue: GitHub outputs, job summary, annotations and PR comments.",
     "demo": "Run the embedded demo gate offline (SmolLM2-135M + its SAE).",
+    "judge": "Calibrate the rubric judge against human labels (accuracy, Cohen's κ).",
 }
 
 
