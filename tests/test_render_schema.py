@@ -9,7 +9,7 @@ import jsonschema
 from cg_gate.record import SCHEMA_VERSION, read_results
 from cg_gate.render import results_schema, results_schema_text
 from cg_gate.render._env import SCHEMA_PATH
-from fixtures.make_run import FIXTURE_V1, FIXTURE_V1_1, make_run
+from fixtures.make_run import FIXTURE_V1, FIXTURE_V1_1, FIXTURE_V1_2, make_run
 
 
 def test_committed_schema_equals_generated():
@@ -54,8 +54,13 @@ def test_stored_v1_record_reads_back_equal_to_the_fixture():
 
 def test_stored_v1_1_record_reads_back_equal_to_the_fixture():
     run = read_results(FIXTURE_V1_1)
-    assert run.schema_version == SCHEMA_VERSION == "1.1.0"
-    assert run.model_dump(mode="json") == make_run().model_dump(mode="json")
+    assert run.schema_version == run.manifest.schema_version == "1.1.0"
+    assert SCHEMA_VERSION == "1.2.0"  # 1.2 only added fields with defaults: 1.1 reads as it was
+    now = make_run().model_dump(mode="json")
+    now["schema_version"] = now["manifest"]["schema_version"] = "1.1.0"
+    stored = run.model_dump(mode="json")
+    assert stored.pop("digest") and now.pop("digest")  # the digest covers the version
+    assert stored == now
     jsonschema.Draft202012Validator(results_schema()).validate(
         json.loads(FIXTURE_V1_1.read_text(encoding="utf-8")))
 
@@ -74,3 +79,8 @@ def test_dumped_record_reads_back_equal_and_refuses_nan():
     run.fidelity.fve = math.nan
     with pytest.raises(ValueError, match="NaN or infinite"):
         dump_results(run)
+
+
+def test_stored_v1_2_record_validates_against_the_schema():
+    jsonschema.Draft202012Validator(results_schema()).validate(
+        json.loads(FIXTURE_V1_2.read_text(encoding="utf-8")))

@@ -33,17 +33,14 @@ def _rubric_text(value: str) -> tuple[str, str | None]:
     return value, None
 
 
-def load_judge(model: str, *, device: str, offline: bool) -> tuple[Callable[[list[str]], list[str]],
-                                                                   str | None]:
+def _load(model: str, *, device: str, offline: bool) -> tuple[Callable[[list[str]], list[str]],
+                                                              str | None]:
     """The judge as `prompts -> outputs` (greedy, as in a run) and its weights' digest."""
     from cg_gate.models import LoadSettings
-    from cg_gate.pipeline._fingerprint import env_offline
-    from cg_gate.pipeline._inputs import JudgeModel
+    from cg_gate.pipeline import load_judge
 
-    env_offline(offline)
-    jm = JudgeModel(model, LoadSettings.resolve(device=device, offline=offline))
-    jm.loaded()
-    return jm, jm.digest
+    judge = load_judge(model, LoadSettings.resolve(device=device, offline=offline))
+    return judge, judge.digest
 
 
 def _fmt(x: Any) -> str:
@@ -78,7 +75,7 @@ def calibrate(model: str, rubric: str, human: Path, out: Path | None, bootstrap:
     A run that uses the same judge model, judge prompt and rubric records the calibration's
     digest and figures; a `judge_agreement` rule can require a minimum κ.
     """
-    from cg_gate.pipeline._manifest import iso, utc_now
+    from cg_gate.pipeline import iso, utc_now
     from cg_gate.record import atomic_write_text
     from cg_gate.scoring import (
         calibrate as measure,
@@ -95,7 +92,7 @@ def calibrate(model: str, rubric: str, human: Path, out: Path | None, bootstrap:
                               "cannot be stored next to it",
                               fix="pass --out FILE, and give it to runs with --judge-calibration")
         out = Path(model) / calibration_filename(text)
-    fn, digest = load_judge(model, device=device, offline=offline)
+    fn, digest = _load(model, device=device, offline=offline)
     figures = measure(fn, text, labelled, bootstrap=bootstrap, confidence=confidence, seed=seed)
     record = calibration_record(
         figures, rubric=text, judge_model=model, judge_digest=digest, human_path=str(human),

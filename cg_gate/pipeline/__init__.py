@@ -2,15 +2,21 @@
 
 from cg_gate.pipeline._analysis import load_baseline_results
 from cg_gate.pipeline._config import RunConfig, SideConfig
+from cg_gate.pipeline._inputs import JudgeModel, load_judge
+from cg_gate.pipeline._manifest import iso, utc_now
 from cg_gate.pipeline._record import Outcome
 from cg_gate.pipeline._run import run_gate
 from cg_gate.record import ACTIVATIONS_FILE
 
 __all__ = [
     "ACTIVATIONS_FILE",
+    "JudgeModel",
     "Outcome",
     "RunConfig",
     "SideConfig",
+    "iso",
     "load_baseline_results",
+    "load_judge",
     "run_gate",
+    "utc_now",
 ]

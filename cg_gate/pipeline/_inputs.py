@@ -114,6 +114,16 @@ class JudgeModel:
         return self._loaded.info.digest if self._loaded is not None else None
 
 
+def load_judge(model_id: str, load: LoadSettings) -> JudgeModel:
+    """The judge, loaded now (offline as `load` says), e.g. to calibrate it."""
+    from cg_gate.pipeline._fingerprint import env_offline
+
+    env_offline(load.offline)
+    judge = JudgeModel(model_id, load)
+    judge.loaded()
+    return judge
+
+
 def make_judge(model_id: str | None, load: LoadSettings) -> JudgeModel | None:
     """The rubric judge (None without one)."""
     return JudgeModel(model_id, load) if model_id else None
@@ -121,8 +131,7 @@ def make_judge(model_id: str | None, load: LoadSettings) -> JudgeModel | None:
 
 def find_calibrations(judge_model: str | None, explicit: list[Path]) -> list[tuple[Path, dict]]:
     """Judge calibrations to consider: the files given, then those stored beside the judge."""
-    from cg_gate.scoring import read_calibration
-    from cg_gate.scoring._judge import CALIBRATION_PREFIX
+    from cg_gate.scoring import CALIBRATION_PREFIX, read_calibration
 
     paths = list(explicit)
     if judge_model and Path(judge_model).is_dir():

@@ -259,6 +259,73 @@ class CategoryRow:
     baseline: str
     baseline_width: float | None
     bar_class: str
+    samples: str = ""  # "3 sampled: 1 flaky · pass rate 56%" ('' without samples)
+    lengths: str = ""  # "response tokens 6 / 10 / 12.4 / 14 (min / median / p90 / max)"
+    judge: str = ""  # "judge κ 0.40 [0.15, 0.64] on 10 items" or "judge uncalibrated"
+    judge_class: str = ""
+
+
+@dataclass(frozen=True)
+class SampledItem:
+    item_id: str
+    category: str
+    pass_rate: str
+    score: str
+    scores: str  # each sample's score, in order
+    flaky: bool
+    first: str  # first sample's response, clipped
+
+
+@dataclass(frozen=True)
+class SamplesView:
+    per_item: int
+    sampled: int
+    flaky: int
+    items: list[SampledItem]
+    more: int
+
+
+@dataclass(frozen=True)
+class CalibrationRow:
+    rubric: Digest
+    calibration: Digest
+    categories: str
+    n_items: int
+    unparseable: int
+    accuracy: str
+    kappa: str
+    kappa_ci: str
+    confusion: list[list[int]]
+    created: str
+
+
+@dataclass(frozen=True)
+class JudgeView:
+    model: str
+    model_digest: Digest
+    prompt_digest: Digest
+    calibrations: list[CalibrationRow]
+    uncalibrated: list[Digest]
+
+
+@dataclass(frozen=True)
+class CostRow:
+    stage: str
+    side: str
+    wall: str
+    items: str
+    computed: str
+    items_per_s: str
+    tokens_in: str
+    tokens_out: str
+
+
+@dataclass(frozen=True)
+class CostView:
+    wall: str
+    tokens_in: str
+    tokens_out: str
+    rows: list[CostRow]
 
 
 @dataclass(frozen=True)
@@ -367,6 +434,7 @@ class ReportView:
     best: list[ConceptRow]
     concept_note: str
     categories: list[CategoryRow]
+    categories_detail: bool  # some category shows samples, judge or length lines
     headline_score: str
     headline_baseline: str
     stability: StabilityView | None
@@ -374,6 +442,9 @@ class ReportView:
     manifest: list[ManifestSection]
     signoff: SignOffView
     policy_source: str | None = field(default=None)
+    samples: SamplesView | None = field(default=None)
+    judge: JudgeView | None = field(default=None)
+    cost: CostView | None = field(default=None)
 
 
 # --------------------------------------------------------------------------- builders
@@ -702,7 +773,37 @@ def _concepts(run: GateRun) -> tuple[list[ConceptRow], list[ConceptRow]]:
     return worst, best
 
 
+def _judge_texts(run: GateRun) -> dict[str, tuple[str, str]]:
+    """'suite/category' → (κ text, class) for every judged category."""
+    judge = run.manifest.judge
+    if judge is None:
+        return {}
+    out = {}
+    for cat, digests in judge.judged_categories.items():
+        parts, cls = [], "pass"
+        for d in digests:
+            cal = judge.calibration(d)
+            if cal is None:
+                parts.append("judge uncalibrated")
+                cls = "warn"
+            else:
+                parts.append(f"judge κ {num(cal.kappa.value)} {interval(cal.kappa.low, cal.kappa.high)}"
+                             f" on {cal.n_items} items")
+        out[cat] = ("; ".join(parts), cls)
+    return out
+
+
+def _lengths(c: Any) -> str:
+    s = c.response_tokens
+    if s is None:
+        return ""
+    return (f"response tokens: min {s.min} · median {s.median:g} · p90 {s.p90:g} · max {s.max} "
+            f"({s.n} responses)")
+
+
 def _categories(run: GateRun) -> list[CategoryRow]:
+    judged = _judge_texts(run)
+
     def key(c):
         score = c.mean_score if c.mean_score is not None else math.inf
         return (SEVERITY_RANK.get(c.severity, 9), score, c.suite, c.category)
@@ -720,8 +821,70 @@ def _categories(run: GateRun) -> list[CategoryRow]:
             baseline_width=(None if c.baseline_mean_score is None
                             else round(100 * c.baseline_mean_score, 1)),
             bar_class=bar_class,
+            samples=(f"{c.sampled} sampled: {c.flaky} flaky · pass rate {percent(c.pass_rate)}"
+                     if c.sampled else ""),
+            lengths=_lengths(c),
+            judge=judged.get(f"{c.suite}/{c.category}", ("", ""))[0],
+            judge_class=judged.get(f"{c.suite}/{c.category}", ("", ""))[1],
         ))
     return rows
+
+
+N_SAMPLED_SHOWN = 30
+
+
+def _samples(run: GateRun) -> SamplesView | None:
+    """Items with several samples: flaky ones first, then by pass rate (lowest first)."""
+    sampled = [it for it in run.items if it.samples]
+    if not sampled:
+        return None
+    order = sorted(sampled, key=lambda it: (not it.flaky, it.pass_rate if it.pass_rate is not None
+                                            else 2.0, it.suite, it.id))
+    shown = [SampledItem(item_id=it.id, category=it.category, pass_rate=percent(it.pass_rate),
+                         score=num(it.score),
+                         scores=" ".join(DASH if s.score is None else f"{s.score:g}"
+                                         for s in it.samples),
+                         flaky=it.flaky, first=_clip(it.samples[0].response, 120))
+             for it in order[:N_SAMPLED_SHOWN]]
+    return SamplesView(per_item=run.manifest.generation.samples_per_item, sampled=len(sampled),
+                       flaky=sum(it.flaky for it in sampled), items=shown,
+                       more=max(0, len(order) - N_SAMPLED_SHOWN))
+
+
+def _judge(run: GateRun) -> JudgeView | None:
+    judge = run.manifest.judge
+    if judge is None:
+        return None
+    rows = []
+    for cal in judge.calibrations:
+        cats = sorted(k for k, ds in judge.judged_categories.items() if cal.rubric_digest in ds)
+        rows.append(CalibrationRow(
+            rubric=_digest(cal.rubric_digest), calibration=_digest(cal.digest),
+            categories=", ".join(cats) or DASH, n_items=cal.n_items,
+            unparseable=cal.n_unparseable, accuracy=percent(cal.accuracy),
+            kappa=num(cal.kappa.value), kappa_ci=interval(cal.kappa.low, cal.kappa.high),
+            confusion=cal.confusion, created=utc_display(cal.created_at)))
+    calibrated = {c.rubric_digest for c in judge.calibrations}
+    return JudgeView(model=judge.model, model_digest=_digest(judge.model_digest),
+                     prompt_digest=_digest(judge.prompt_digest), calibrations=rows,
+                     uncalibrated=[_digest(d) for d in judge.rubric_digests if d not in calibrated])
+
+
+def _cost(run: GateRun) -> CostView | None:
+    cost = run.manifest.cost
+    if cost is None:
+        return None
+
+    def count(n: int | None) -> str:
+        return DASH if not n else f"{n:,}"
+
+    rows = [CostRow(stage=c.stage, side=c.side, wall=f"{c.wall_s:.2f}",
+                    items=count(c.items), computed=count(c.computed) if c.items else DASH,
+                    items_per_s=DASH if c.items_per_s is None else f"{c.items_per_s:,.1f}",
+                    tokens_in=count(c.tokens_in), tokens_out=count(c.tokens_out))
+            for c in cost.stages]
+    return CostView(wall=f"{cost.wall_s:.1f} s", tokens_in=f"{cost.tokens_in:,}",
+                    tokens_out=f"{cost.tokens_out:,}", rows=rows)
 
 
 def _heat_fill(value: float | None) -> tuple[str, str, str]:
@@ -841,6 +1004,7 @@ def _manifest(m: Manifest) -> list[ManifestSection]:
         CIInfo,
         GenerationSettings,
         GitInfo,
+        JudgeInfo,
         ModelInfo,
         PolicyInfo,
         SAEInfo,
@@ -859,6 +1023,14 @@ def _manifest(m: Manifest) -> list[ManifestSection]:
     run_entries: list[KeyValue] = []
     sections: list[ManifestSection] = []
     for key, value in data.items():
+        if key == "cost" or (key == "judge" and value is None):
+            continue  # cost has its own table; a run without a judge has nothing to say here
+        if key == "judge":
+            value = {**value, "calibrations": [c["digest"] for c in value["calibrations"]],
+                     "judged_categories": {k: [short_digest(d) for d in ds]
+                                           for k, ds in value["judged_categories"].items()}}
+            sections.append(ManifestSection("Rubric judge", _entries(value, _hints(JudgeInfo))))
+            continue
         if key in titles:
             title, cls = titles[key]
             if value is None:
@@ -893,6 +1065,7 @@ def build_view(run: GateRun, *, policy_source: str | None = None,
     m = run.manifest
     fail_on = run.summary.fail_on
     worst, best = _concepts(run)
+    categories = _categories(run)
     a = m.analysis
     supported = sum(1 for c in run.concepts if c.chi_model.value is not None and not c.dense)
     dense = sum(1 for c in run.concepts if c.dense)
@@ -923,7 +1096,8 @@ def build_view(run: GateRun, *, policy_source: str | None = None,
         concept_note=(f"{supported} of {len(run.concepts)} firing concepts have support ≥ "
                       f"{a.min_support} items and are not dense; only those are ranked."
                       + dense_note),
-        categories=_categories(run),
+        categories=categories,
+        categories_detail=any(c.samples or c.judge or c.lengths for c in categories),
         headline_score=percent(run.summary.mean_score),
         headline_baseline=percent(run.summary.baseline_mean_score),
         stability=_stability(run),
@@ -931,4 +1105,7 @@ def build_view(run: GateRun, *, policy_source: str | None = None,
         manifest=_manifest(m),
         signoff=_signoff(run),
         policy_source=policy_source,
+        samples=_samples(run),
+        judge=_judge(run),
+        cost=_cost(run),
     )

@@ -16,6 +16,7 @@ from cg_gate.scoring._builtin import (
 )
 from cg_gate.scoring._judge import (
     CALIBRATION_KIND,
+    CALIBRATION_PREFIX,
     calibrate,
     calibration_filename,
     calibration_record,
@@ -36,6 +37,7 @@ from cg_gate.scoring._score import combine, judge_digests, score_items
 
 __all__ = [
     "CALIBRATION_KIND",
+    "CALIBRATION_PREFIX",
     "JUDGE_TEMPLATE",
     "Judge",
     "REFUSAL_PATTERNS",
