@@ -64,7 +64,7 @@ def test_the_results_digest_leaves_cost_out_but_covers_samples():
 
 def test_the_report_shows_pass_rates_flaky_items_judge_kappa_and_cost():
     html = render_html_text(make_run_v1_2())
-    assert "2 of 4 sampled items are <strong>flaky</strong>" in html
+    assert "2 of 4 items with two or more scored samples are <strong>flaky</strong>" in html
     flagged = re.findall(r'<td class="mono">([\w-]+) <span class="tag flaky">flaky</span>', html)
     assert flagged == ["sf-001", "sf-004"]
     assert "2 sampled: 1 flaky · pass rate 33%" in html  # refusal: (67% + 0%) / 2

@@ -279,7 +279,8 @@ class SampledItem:
 @dataclass(frozen=True)
 class SamplesView:
     per_item: int
-    sampled: int
+    sampled: int  # items with two or more scored samples
+    unscored: int  # items with samples but fewer than two scored
     flaky: int
     items: list[SampledItem]
     more: int
@@ -846,7 +847,9 @@ def _samples(run: GateRun) -> SamplesView | None:
                                          for s in it.samples),
                          flaky=it.flaky, first=_clip(it.samples[0].response, 120))
              for it in order[:N_SAMPLED_SHOWN]]
-    return SamplesView(per_item=run.manifest.generation.samples_per_item, sampled=len(sampled),
+    return SamplesView(per_item=run.manifest.generation.samples_per_item,
+                       sampled=sum(it.pass_rate is not None for it in sampled),
+                       unscored=sum(it.pass_rate is None for it in sampled),
                        flaky=sum(it.flaky for it in sampled), items=shown,
                        more=max(0, len(order) - N_SAMPLED_SHOWN))
 
@@ -879,7 +882,7 @@ def _cost(run: GateRun) -> CostView | None:
         return DASH if not n else f"{n:,}"
 
     rows = [CostRow(stage=c.stage, side=c.side, wall=f"{c.wall_s:.2f}",
-                    items=count(c.items), computed=count(c.computed) if c.items else DASH,
+                    items=count(c.items), computed=f"{c.computed:,}" if c.items else DASH,
                     items_per_s=DASH if c.items_per_s is None else f"{c.items_per_s:,.1f}",
                     tokens_in=count(c.tokens_in), tokens_out=count(c.tokens_out))
             for c in cost.stages]
