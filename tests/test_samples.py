@@ -239,3 +239,21 @@ def test_consistency_without_sampled_items_is_insufficient_data_never_a_pass(tmp
     v = _verdicts(tmp_path, {("tiny", "facts"): (0, 0), ("tiny", "chat"): (0, 0)})
     assert {r.status for r in v.values()} == {"insufficient_data"}
     assert "--samples 2" in v["C1"].message
+
+
+@pytest.mark.parametrize("rule, needle", [
+    ("{id: C9, check: consistency, concept: nope, max_flaky_share: 0.1}",
+     "concept 'nope' is not a declared family"),
+    ("{id: C9, check: consistency, max_flaky_share: 1.5}", "less than or equal to 1"),
+    ("{id: C9, check: consistency, concept: early, categories: [facts], max_flaky_share: 0.1}",
+     "not both"),
+    ("{id: J9, check: judge_agreement, concept: early, min_kappa: 0.5}",
+     "about the rubric judge, not a family"),
+])
+def test_bad_consistency_and_judge_rules_exit_2_at_their_line(tmp_path, rule, needle):
+    path = tmp_path / "p.yaml"
+    path.write_text("apiVersion: cg-gate/v1\nkind: GatePolicy\nmetadata: {name: p}\n"
+                    "concepts:\n  early: {match: {ids: [0]}}\nrules:\n  - " + rule + "\n")
+    res = CliRunner().invoke(cli, ["policy", "validate", str(path)])
+    assert res.exit_code == 2, res.output
+    assert f"{path}:7" in res.output and needle in res.output

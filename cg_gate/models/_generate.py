@@ -185,9 +185,9 @@ def generate_samples(
             loaded = load()
             info = loaded.info
         keys = _response_keys(info, settings, items, k)
-        missing = [i for i, key in enumerate(keys) if cache.get(key) is None]
-        made = None if missing else cached_responses(cache, info, settings, items, sample=k)
-        if made is None:
+        made = [cache.get(key) for key in keys]
+        missing = [i for i, text in enumerate(made) if text is None]
+        if missing:
             loaded = loaded or load()
             made = generate(loaded, items, settings, cache=cache, progress=progress, sample=k)
             tok = loaded.tokenizer
@@ -195,7 +195,7 @@ def generate_samples(
             out.tokens_in += sum(count_tokens(tok, _prompt_text(tok, _messages(
                 items[i], settings.system_prompt))) for i in missing)
         for i, (key, text) in enumerate(zip(keys, made)):
-            texts[i].append(text)
+            texts[i].append(text or "")
             tokens[i].append(cache.tokens(key))
         out.tokens_out += sum(tokens[i][k] or 0 for i in missing)
     return out
