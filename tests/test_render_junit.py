@@ -22,7 +22,7 @@ EXPECTED_SMALL = """\
   <testsuite name="support-assistant-release" tests="3" failures="1" errors="0" skipped="1" time="192.4" timestamp="2026-11-24T02:03:12Z">
     <properties>
       <property name="run_id" value="20261124T020000Z-3f2a9c" />
-      <property name="schema_version" value="1.1.0" />
+      <property name="schema_version" value="1.2.0" />
       <property name="model" value="acme/support-assistant-1.4" />
       <property name="model_digest" value="a0a0a0a0a0a0a0a0a0a0a0a0a0a0a0a0a0a0a0a0a0a0a0a0a0a0a0a0a0a0a0a0" />
       <property name="verdict" value="fail" />

@@ -75,7 +75,7 @@ def test_page_count(pdf_pair):
 
 def test_metadata_carries_report_version_and_source_date(pdf_pair):
     pdf = _flat(pdf_pair[0])
-    assert b"/Keywords (cg-gate, schema 1.1.0, run 20261124T020000Z-3f2a9c)" in pdf
+    assert b"/Keywords (cg-gate, schema 1.2.0, run 20261124T020000Z-3f2a9c)" in pdf
     assert b"/CreationDate (D:20260921141320Z)" in pdf
     assert b"/ModDate (D:20260921141320Z)" in pdf
 
@@ -87,7 +87,7 @@ def test_running_header_and_footer_sources():
     html = render_html_text(make_run())
     assert '<span class="m-run">20261124T020000Z-3f2a9c</span>' in html
     assert '<span class="m-digest">a0a0a0a0a0a0</span>' in html
-    assert '<span class="m-schema">1.1.0</span>' in html
+    assert '<span class="m-schema">1.2.0</span>' in html
     css = (templates_dir() / "report.css").read_text(encoding="utf-8")
     assert '@top-left { content: "cg-gate · run " string(runid)' in css
     assert 'content: "model " string(digest) " · schema " string(schema)' in css
