@@ -56,8 +56,8 @@ def _fmt(x: Any) -> str:
               help='JSONL of human-labelled responses: {"id", "input" or "messages", '
                    '"response", "human": pass|fail|0..1, "target"?}.')
 @click.option("--out", type=click.Path(path_type=Path, dir_okay=False),
-              help="Where to write the calibration [default: next to --judge, one file per "
-                   "rubric, where runs find it].")
+              help="Where to write the calibration [default: in --judge's directory (or the "
+                   "one holding its GGUF file), one file per rubric, where runs find it].")
 @click.option("--bootstrap", default=1000, show_default=True, type=click.IntRange(1, 100000),
               help="Bootstrap resamples for κ's interval.")
 @click.option("--confidence", default=0.95, show_default=True,
@@ -87,11 +87,14 @@ def calibrate(model: str, rubric: str, human: Path, out: Path | None, bootstrap:
     text, _ = _rubric_text(rubric)
     labelled = read_human_labels(human)
     if out is None:
-        if not Path(model).is_dir():
-            raise ConfigError(f"the judge '{model}' is not a local directory, so the calibration "
-                              "cannot be stored next to it",
+        from cg_gate.pipeline import calibration_dir
+
+        home = calibration_dir(model)
+        if home is None:
+            raise ConfigError(f"the judge '{model}' is not a local directory or file, so the "
+                              "calibration cannot be stored next to it",
                               fix="pass --out FILE, and give it to runs with --judge-calibration")
-        out = Path(model) / calibration_filename(text)
+        out = home / calibration_filename(text)
     fn, digest = _load(model, device=device, offline=offline)
     figures = measure(fn, text, labelled, bootstrap=bootstrap, confidence=confidence, seed=seed)
     record = calibration_record(

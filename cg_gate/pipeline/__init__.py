@@ -2,7 +2,7 @@
 
 from cg_gate.pipeline._analysis import load_baseline_results
 from cg_gate.pipeline._config import RunConfig, SideConfig
-from cg_gate.pipeline._inputs import JudgeModel, load_judge
+from cg_gate.pipeline._inputs import JudgeModel, calibration_dir, load_judge
 from cg_gate.pipeline._manifest import iso, utc_now
 from cg_gate.pipeline._record import Outcome
 from cg_gate.pipeline._run import run_gate
@@ -14,6 +14,7 @@ __all__ = [
     "Outcome",
     "RunConfig",
     "SideConfig",
+    "calibration_dir",
     "iso",
     "load_baseline_results",
     "load_judge",

@@ -129,13 +129,25 @@ def make_judge(model_id: str | None, load: LoadSettings) -> JudgeModel | None:
     return JudgeModel(model_id, load) if model_id else None
 
 
+def calibration_dir(judge_model: str | None) -> Path | None:
+    """Where a judge's calibrations are stored: its directory, or the one holding its GGUF
+    file (None for a hub id)."""
+    if not judge_model:
+        return None
+    path = Path(judge_model)
+    if path.is_dir():
+        return path
+    return path.parent if path.is_file() else None
+
+
 def find_calibrations(judge_model: str | None, explicit: list[Path]) -> list[tuple[Path, dict]]:
     """Judge calibrations to consider: the files given, then those stored beside the judge."""
     from cg_gate.scoring import CALIBRATION_PREFIX, read_calibration
 
     paths = list(explicit)
-    if judge_model and Path(judge_model).is_dir():
-        paths += sorted(Path(judge_model).glob(f"{CALIBRATION_PREFIX}*.json"))
+    home = calibration_dir(judge_model)
+    if home is not None:
+        paths += sorted(home.glob(f"{CALIBRATION_PREFIX}*.json"))
     seen: set[Path] = set()
     out = []
     for p in paths:
