@@ -124,6 +124,11 @@ def test_calibrate_command_reports_and_stores_the_calibration_next_to_the_judge(
     assert cal["kappa"] == pytest.approx(0.4) and cal["n_unparseable"] == 1
     assert cal["rubric_digest"] == rubric_digest(RUBRIC) and cal["prompt_digest"] == prompt_digest()
     assert cal["judge"]["model_digest"]  # the weights' digest, to match runs against
+    # A run with --judge finds it there without being told.
+    from cg_gate.pipeline._inputs import find_calibrations
+
+    found = find_calibrations(str(judge_dir), [])
+    assert [(p, c["digest"]) for p, c in found] == [(out, cal["digest"])]
     # An edit to the stored figures breaks its digest: refused with exit 2.
     data = json.loads(out.read_text())
     data["kappa"] = 0.99
