@@ -114,6 +114,9 @@ def calibrate(model: str, rubric: str, human: Path, out: Path | None, bootstrap:
     click.echo("                 judge fail  judge pass")
     click.echo(f"  person fail    {ff:>10}  {fp:>10}")
     click.echo(f"  person pass    {pf:>10}  {pp:>10}")
-    if n and n < 20:
+    if not n:
+        click.echo("warning: no judge output held a readable score, so agreement cannot be "
+                   "measured; check that the judge model follows the JSON reply format")
+    elif n < 20:
         click.echo(f"note: {n} compared items; calibrate on 20–30 or more before trusting the judge")
     click.echo(f"calibration: {out} (digest {record['digest'][:16]}…)")
