@@ -787,6 +787,9 @@ def _judge_texts(run: GateRun) -> dict[str, tuple[str, str]]:
             if cal is None:
                 parts.append("judge uncalibrated")
                 cls = "warn"
+            elif cal.kappa.value is None:
+                parts.append(f"judge κ undefined on {cal.n_items} compared items")
+                cls = "warn"
             else:
                 parts.append(f"judge κ {num(cal.kappa.value)} {interval(cal.kappa.low, cal.kappa.high)}"
                              f" on {cal.n_items} items")
