@@ -257,3 +257,31 @@ def test_bad_consistency_and_judge_rules_exit_2_at_their_line(tmp_path, rule, ne
     res = CliRunner().invoke(cli, ["policy", "validate", str(path)])
     assert res.exit_code == 2, res.output
     assert f"{path}:7" in res.output and needle in res.output
+
+
+def test_generate_samples_refuses_several_greedy_samples_before_loading_anything():
+    from cg_gate.errors import ConfigError
+    from cg_gate.models import generate_samples
+
+    def load():
+        raise AssertionError("loaded a model")
+
+    settings = GenerationSettings(mode="generate", max_new_tokens=4, samples_per_item=2)
+    with pytest.raises(ConfigError, match="2 samples per item need sampling") as err:
+        generate_samples(load, None, _items(), settings, cache=ResponseCache(Path("/nonexistent")))
+    assert "--temperature" in err.value.fix
+
+
+def test_an_item_score_is_the_mean_of_its_scored_samples_only():
+    from cg_gate.pipeline._side import Responses, _item_reason, _mean_score
+
+    assert _mean_score([1.0, None, 0.0]) == pytest.approx(0.5)
+    assert np.isnan(_mean_score([None, None]))
+    assert _item_reason([1.0, None, 0.0], ["ok", "judge output unparseable", "no"]) == (
+        "1/2 scored samples pass (1 unscored); first: ok")
+    r = Responses(texts=["a"], scores=np.array([0.5]), reasons=[None],
+                  sample_scores=[[1.0, None, 0.0]])
+    assert r.pass_rate(0) == 0.5 and r.flaky(0)
+    one = Responses(texts=["a"], scores=np.array([1.0]), reasons=[None],
+                    sample_scores=[[1.0, None]])
+    assert one.pass_rate(0) is None and not one.flaky(0)  # one scored sample: no rate
