@@ -280,7 +280,8 @@ class SampledItem:
 class SamplesView:
     per_item: int
     sampled: int  # items with two or more scored samples
-    unscored: int  # items with samples but fewer than two scored
+    unscored: str  # "2 items have fewer than two scored samples …", or '' when none
+
     flaky: int
     items: list[SampledItem]
     more: int
@@ -852,9 +853,16 @@ def _samples(run: GateRun) -> SamplesView | None:
              for it in order[:N_SAMPLED_SHOWN]]
     return SamplesView(per_item=run.manifest.generation.samples_per_item,
                        sampled=sum(it.pass_rate is not None for it in sampled),
-                       unscored=sum(it.pass_rate is None for it in sampled),
+                       unscored=_unscored_note(sum(it.pass_rate is None for it in sampled)),
                        flaky=sum(it.flaky for it in sampled), items=shown,
                        more=max(0, len(order) - N_SAMPLED_SHOWN))
+
+
+def _unscored_note(n: int) -> str:
+    if not n:
+        return ""
+    return (f"{n} item{'s' if n != 1 else ''} {'have' if n != 1 else 'has'} fewer than two "
+            "scored samples and no pass rate.")
 
 
 def _judge(run: GateRun) -> JudgeView | None:
