@@ -281,7 +281,6 @@ class SamplesView:
     per_item: int
     sampled: int  # items with two or more scored samples
     unscored: str  # "2 items have fewer than two scored samples …", or '' when none
-
     flaky: int
     items: list[SampledItem]
     more: int
