@@ -247,7 +247,12 @@ def test_samples_and_a_calibrated_judge_end_to_end(art, tmp_path, monkeypatch):
     assert gen.items == 10 and gen.tokens_out == sum(s.tokens for it in run.items for s in it.samples)
     assert cost[("score", "candidate")].items == 10
 
-    # Re-run: every sample comes from the cache, and the digest (which leaves cost out) holds.
+    # Re-run: every sample and every judge output comes from the cache (no model loads), and
+    # the digest (which leaves cost out) holds.
+    def boom(*_a, **_k):
+        raise AssertionError("the re-run loaded a model")
+
+    monkeypatch.setattr(cg_gate.models, "load_model", boom)
     res2 = _run(["run", *[a if a != str(tmp_path / "o1") else str(tmp_path / "o2") for a in args]])
     assert res2.exit_code == 0, res2.output
     run2 = read_results(tmp_path / "o2" / "results.json")

@@ -86,31 +86,77 @@ def read_labels(path: Path | None, sae_dir: Path | None) -> tuple[Any, Path | No
     return load_labels(path), Path(path)
 
 
-class JudgeModel:
-    """The rubric judge: a local model loaded on its first prompt; callable as a `Judge`."""
+JUDGE_MAX_NEW_TOKENS = 96
 
-    def __init__(self, model_id: str, load: LoadSettings) -> None:
+
+class JudgeModel:
+    """The rubric judge: a local model loaded on its first uncached prompt; callable as a `Judge`.
+
+    With a run cache, the judge is known by its files (its weights' digest is remembered in
+    the cache, so it needs no loading to be named) and its outputs are cached by (judge
+    digest, chat template digest, prompt): a re-run re-judges nothing it judged before, and
+    loads no judge. Judge decoding is greedy, so a cached output is the output.
+    """
+
+    def __init__(self, model_id: str, load: LoadSettings, cache: Any = None,
+                 log: Any = None) -> None:
         self.model_id = model_id
         self._load = load
+        self._cache = cache
         self._loaded: Any = None
+        self._handle: Any = None
+        if cache is not None:
+            from cg_gate.pipeline._config import SideConfig
+            from cg_gate.pipeline._handles import Checkpoint
+
+            self._handle = Checkpoint(SideConfig(model=model_id), load, cache,
+                                      log or (lambda _m: None))
 
     def __call__(self, prompts: list[str]) -> list[str]:
         from cg_gate.models import complete
 
-        return complete(self.loaded(), prompts, max_new_tokens=96)
+        if self._cache is None:
+            return complete(self.loaded(), prompts, max_new_tokens=JUDGE_MAX_NEW_TOKENS)
+        keys = self._keys(prompts)
+        out: list[str | None] = [self._cache.responses.get(k) for k in keys]
+        todo = [i for i, text in enumerate(out) if text is None]
+        if todo:
+            made = complete(self.loaded(), [prompts[i] for i in todo],
+                            max_new_tokens=JUDGE_MAX_NEW_TOKENS)
+            for i, text in zip(todo, made):
+                out[i] = text
+                self._cache.responses.put(keys[i], text)
+        return [text or "" for text in out]
+
+    def _keys(self, prompts: list[str]) -> list[str]:
+        import hashlib
+        import json
+
+        from cg_gate.record import response_key
+
+        info = self._handle.info
+        settings = json.dumps({"judge": True, "greedy": True,
+                               "max_new_tokens": JUDGE_MAX_NEW_TOKENS}, sort_keys=True)
+        return [response_key(info.digest, info.chat_template_digest, settings,
+                             hashlib.sha256(p.encode("utf-8")).hexdigest()) for p in prompts]
 
     def loaded(self) -> Any:
         """The judge model, loaded now if needed."""
         if self._loaded is None:
-            from cg_gate.models import ModelSpec, load_model
+            if self._handle is not None:
+                self._loaded = self._handle.load()
+            else:
+                from cg_gate.models import ModelSpec, load_model
 
-            self._loaded = load_model(ModelSpec(id=self.model_id, offline=self._load.offline,
-                                                device=self._load.device))
+                self._loaded = load_model(ModelSpec(id=self.model_id, offline=self._load.offline,
+                                                    device=self._load.device))
         return self._loaded
 
     @property
     def digest(self) -> str | None:
-        """sha256 over the judge's weights, once it has been loaded (None before)."""
+        """sha256 over the judge's weights: from the run cache, else once loaded (None before)."""
+        if self._handle is not None and self._handle.cached_info is not None:
+            return self._handle.cached_info.digest
         return self._loaded.info.digest if self._loaded is not None else None
 
 
@@ -124,9 +170,10 @@ def load_judge(model_id: str, load: LoadSettings) -> JudgeModel:
     return judge
 
 
-def make_judge(model_id: str | None, load: LoadSettings) -> JudgeModel | None:
-    """The rubric judge (None without one)."""
-    return JudgeModel(model_id, load) if model_id else None
+def make_judge(model_id: str | None, load: LoadSettings, cache: Any = None,
+               log: Any = None) -> JudgeModel | None:
+    """The rubric judge (None without one); its outputs cached in `cache` when given."""
+    return JudgeModel(model_id, load, cache, log) if model_id else None
 
 
 def calibration_dir(judge_model: str | None) -> Path | None:

@@ -110,7 +110,7 @@ def run_gate(config: RunConfig, *, arguments: dict[str, Any] | None = None) -> O
     candidate = Checkpoint(config.candidate, config.load, cache, stages.log)
     baseline_ckpt = (Checkpoint(config.baseline, config.load, cache, stages.log)
                      if config.baseline is not None else None)
-    judge = make_judge(config.judge, config.load)
+    judge = make_judge(config.judge, config.load, cache, stages.log)
     calibrations = find_calibrations(config.judge, config.judge_calibrations)
     side = partial(run_side, sae=sae, items=inputs.items, config=config, cache=cache, judge=judge,
                    log=stages.log)
