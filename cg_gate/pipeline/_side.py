@@ -264,8 +264,9 @@ def run_side(ckpt: Checkpoint, sae: SAEHandle, items: Sequence[Item], config: Ru
                                          judge=judge, log=log)
         t0 = time.perf_counter()
         acts = item_activations(ckpt, sae, items, responses, config, cache, log)
-        reads = max(len(items), sum(max(1, len(s)) for s in responses.samples)
-                    if config.token_policy.text != "prompt" else len(items))
+        # Texts read: one per item for the prompt; one per sample when responses are read.
+        per_sample = config.token_policy.text != "prompt"
+        reads = sum(max(1, len(s)) for s in responses.samples) if per_sample else len(items)
         costs = [*responses.costs,
                  stage_cost("activations", side, time.perf_counter() - t0, items=reads,
                             computed=reads - int(acts.cache_hits), tokens_in=acts.tokens_processed)]
