@@ -137,10 +137,9 @@ def calibration_info(path: Path, cal: dict[str, Any]) -> JudgeCalibrationInfo:
 
 def run_cost(wall_s: float, stage_times: dict[str, float],
              sides: Sequence[SideResult]) -> RunCost:
-    """Cost and latency by stage and side: the sides' own stages, then the run's stages
-    (the per-side stages' time is part of the run's 'candidate'/'baseline' stage)."""
-    from cg_gate.pipeline._side import stage_cost
-
+    """Cost and latency by stage and side: each side's stages (generate, score, activations,
+    exemplars), then the run's own stages; the run's 'candidate' and 'baseline' stages span
+    those rows, so they are not repeated."""
     rows: list[StageCost] = [c for side in sides for c in side.costs]
     for stage, t in stage_times.items():
         if stage in ("candidate", "baseline"):
