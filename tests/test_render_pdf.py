@@ -167,8 +167,8 @@ def test_the_pdf_is_tagged(opened):
 
 def test_title_subject_and_keywords_are_kept_in_both_places(opened):
     title = "cg-gate governance report — acme/support-assistant-1.4"
-    subject = "cg-gate report, schema 1.1.0, run 20261124T020000Z-3f2a9c"
-    keywords = "cg-gate, schema 1.1.0, run 20261124T020000Z-3f2a9c"
+    subject = "cg-gate report, schema 1.2.0, run 20261124T020000Z-3f2a9c"
+    keywords = "cg-gate, schema 1.2.0, run 20261124T020000Z-3f2a9c"
     info = opened.docinfo
     assert (str(info.Title), str(info.Subject), str(info.Keywords)) == (title, subject, keywords)
     meta = opened.open_metadata()
