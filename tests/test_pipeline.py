@@ -259,8 +259,5 @@ def test_samples_and_a_calibrated_judge_end_to_end(art, tmp_path, monkeypatch):
     gen2 = next(c for c in run2.manifest.cost.stages if c.stage == "generate")
     assert (gen2.computed, gen2.tokens_out) == (0, 0)
     assert [it.samples for it in run2.items] == [it.samples for it in run.items]
-    # tokens_processed counts what was computed (none of the activations on a re-run); the
-    # rest of the record, samples and verdicts included, is the same.
-    same = run2.model_copy(update={"manifest": run2.manifest.model_copy(
-        update={"tokens_processed": run.manifest.tokens_processed})})
-    assert same.deterministic_digest() == run.digest
+    assert run2.manifest.cost != run.manifest.cost
+    assert run2.digest == run.digest
