@@ -212,7 +212,7 @@ def test_samples_and_a_calibrated_judge_end_to_end(art, tmp_path, monkeypatch):
 
     args = [*_common(art, tmp_path / "o1", "suite.yaml"), "--suite", str(tmp_path / "suite.yaml"),
             "--policy", str(tmp_path / "policy.yaml"), "--judge", str(art / "model"),
-            "--judge-calibration", str(cal_path), "--formats", "json,html"]
+            "--judge-calibration", str(cal_path), "--format", "json,html"]
     args[args.index("--suite") + 1] = str(tmp_path / "suite.yaml")
     args = args[:args.index("--suite", args.index("--suite") + 1)] + args[
         args.index("--suite", args.index("--suite") + 1) + 2:]

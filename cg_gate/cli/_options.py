@@ -247,8 +247,6 @@ def model_options(f: Callable[..., Any]) -> Callable[..., Any]:
                      help="Responses per item (needs --temperature > 0 above 1); each is "
                           "scored, the item score is their mean [default: the policy's "
                           "sampling.samples, else 1]."),
-        click.option("--judge", metavar="ID|DIR|GGUF",
-                     help="Local model that runs rubric_judge scorers."),
         click.option("--judge-calibration", "judge_calibrations", multiple=True,
                      type=click.Path(path_type=Path, exists=True, dir_okay=False),
                      help="Judge calibration file from `cg-gate judge calibrate` (repeatable) "
@@ -351,7 +349,6 @@ def build_config(params: dict[str, Any], *, with_gate: bool, quiet: bool = False
             system_prompt=params.get("system_prompt"), batch_size=params["batch_size"],
         ),
         samples=params.get("samples"),
-        judge=params.get("judge"),
         judge_calibrations=list(params.get("judge_calibrations") or []),
         token_policy=TokenPolicy(text=params["token_text"],
                                  exclude_special=not params["include_special"]),
