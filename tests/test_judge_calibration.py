@@ -228,3 +228,17 @@ def test_no_calibration_on_file_is_insufficient_data_never_a_pass(tmp_path):
     assert "judge calibrate" in v["J1"].message
     v = _verdicts(tmp_path, None)  # no judged item at all
     assert {r.status for r in v.values()} == {"insufficient_data"}
+
+
+def test_quiet_calibration_prints_one_line(tmp_path, tiny_model_dir, monkeypatch):
+    import cg_gate.models
+
+    monkeypatch.setattr(cg_gate.models, "complete", lambda _m, prompts, **_k: fake_outputs(prompts))
+    out = tmp_path / "cal.json"
+    res = CliRunner().invoke(cli, ["judge", "calibrate", "-q", "--judge", str(tiny_model_dir),
+                                   "--rubric", RUBRIC, "--human",
+                                   str(_human_file(tmp_path / "h.jsonl")), "--out", str(out),
+                                   "--bootstrap", "100"])
+    assert res.exit_code == 0, res.output
+    assert res.output.startswith("κ 0.400 [") and res.output.count("\n") == 1
+    assert read_calibration(out)["kappa"] == pytest.approx(0.4)

@@ -8,10 +8,11 @@ from typing import Any, Callable
 
 import click
 
+from cg_gate.cli._command import Group, verbosity
 from cg_gate.errors import ConfigError
 
 
-@click.group("judge")
+@click.group("judge", cls=Group)
 def judge() -> None:
     """Rubric judge: calibrate it against human labels before trusting its scores."""
 
@@ -67,8 +68,9 @@ def _fmt(x: Any) -> str:
               type=click.Choice(["cpu", "cuda", "auto"]), help="Torch device of the judge.")
 @click.option("--offline/--online", default=True, show_default=True,
               help="--offline makes any hub access an error.")
-def calibrate(model: str, rubric: str, human: Path, out: Path | None, bootstrap: int,
-              confidence: float, seed: int, device: str, offline: bool) -> None:
+@click.pass_context
+def calibrate(ctx: click.Context, model: str, rubric: str, human: Path, out: Path | None,
+              bootstrap: int, confidence: float, seed: int, device: str, offline: bool) -> None:
     """Score human-labelled responses with the judge; report accuracy, Cohen's κ (with a
     bootstrap interval) and the confusion matrix; store the result with its digest.
 
@@ -95,6 +97,9 @@ def calibrate(model: str, rubric: str, human: Path, out: Path | None, bootstrap:
                               "calibration cannot be stored next to it",
                               fix="pass --out FILE, and give it to runs with --judge-calibration")
         out = home / calibration_filename(text)
+    from cg_gate._progress import quiet_library_bars
+
+    quiet_library_bars(verbosity(ctx) >= 0)
     fn, digest = _load(model, device=device, offline=offline)
     figures = measure(fn, text, labelled, bootstrap=bootstrap, confidence=confidence, seed=seed)
     record = calibration_record(
@@ -106,6 +111,10 @@ def calibrate(model: str, rubric: str, human: Path, out: Path | None, bootstrap:
     atomic_write_text(out, json.dumps(record, indent=2, ensure_ascii=False, allow_nan=False) + "\n")
     (ff, fp), (pf, pp) = record["confusion"]
     n = record["n_items"]
+    if verbosity(ctx) < 0:  # --quiet: the figures in one line
+        click.echo(f"κ {_fmt(record['kappa'])} [{_fmt(record['kappa_low'])}, "
+                   f"{_fmt(record['kappa_high'])}] on {n} items; {out}")
+        return
     click.echo(f"judge {model} on {len(labelled)} human-labelled items "
                f"({n} compared, {record['n_unparseable']} judge outputs unreadable)")
     click.echo(f"accuracy {_fmt(record['accuracy'])}; Cohen's κ {_fmt(record['kappa'])} "
