@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import click
 
+from cg_gate._terminal import clean, echo
 from cg_gate.cli._command import Command, verbosity
 from cg_gate.cli._options import build_config, model_options
 
@@ -28,14 +29,14 @@ def analyze(ctx: click.Context, **params) -> None:
     if verbosity(ctx) >= 0:
         s = run.summary
         cov = next((c for c in run.coverage if c.suite == "*"), None)
-        click.echo(f"{s.n_items} items, {s.n_concepts} concepts"
-                   + (f"; mean score {s.mean_score:.3f}" if s.mean_score is not None else ""))
+        echo(f"{s.n_items} items, {s.n_concepts} concepts"
+             + (f"; mean score {s.mean_score:.3f}" if s.mean_score is not None else ""))
         if cov is not None:
-            click.echo(f"coverage over the suite set: {cov.missing} missing, {cov.under} under, "
-                       f"{cov.normal} normal, {cov.over} over-represented")
+            echo(f"coverage over the suite set: {cov.missing} missing, {cov.under} under, "
+                 f"{cov.normal} normal, {cov.over} over-represented")
         if run.fidelity.fve is not None:
-            click.echo(f"SAE fidelity: FVE {run.fidelity.fve:.3f}, mean L0 "
-                       f"{run.fidelity.mean_l0:.1f}")
-    click.echo(f"results: {outcome.paths['json']}")
+            echo(f"SAE fidelity: FVE {run.fidelity.fve:.3f}, mean L0 "
+                 f"{run.fidelity.mean_l0:.1f}")
+    echo(f"results: {clean(outcome.paths['json'])}")
     print_run_detail(ctx, run)
     ctx.exit(0)

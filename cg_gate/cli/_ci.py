@@ -7,6 +7,7 @@ from pathlib import Path
 
 import click
 
+from cg_gate._terminal import clean, echo
 from cg_gate.cli._command import Group, alias
 
 _BOT_LOGIN_HELP = ("Login the token writes comments as; only a marker comment by it is "
@@ -65,12 +66,12 @@ def publish(ctx: click.Context, results: Path, summary: Path | None, comment: st
         pr_number=pr_number,
         bot_login=bot_login or None,
     )
-    for line in result.annotations:
+    for line in result.annotations:  # workflow commands on purpose, escaped by the publisher
         click.echo(line)
     outcome = result.comment.action if result.comment else "not posted"
-    click.echo(f"cg-gate: verdict={result.outputs['verdict']}; PR comment {outcome}.")
+    echo(f"cg-gate: verdict={clean(result.outputs['verdict'])}; PR comment {clean(outcome)}.")
     for note in result.notes:
-        click.echo(f"note: {note}")
+        echo(f"note: {clean(note)}")
     ctx.exit(0)
 
 
@@ -112,7 +113,7 @@ def comment(ctx: click.Context, body: Path, pr_number: int, repo: str, key: str 
     if result.action == "skipped":
         click.echo(f"::warning title=cg-gate::{_escape(result.note or 'comment skipped')}")
     else:
-        click.echo(f"cg-gate: PR comment {result.action}: {result.url or result.comment_id}")
+        echo(f"cg-gate: PR comment {result.action}: {clean(result.url or result.comment_id)}")
     ctx.exit(0)
 
 

@@ -6,6 +6,7 @@ from typing import TYPE_CHECKING
 
 import click
 
+from cg_gate._terminal import clean, echo, secho
 from cg_gate.record import GateRun
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -18,7 +19,7 @@ _COLOURS = {
 
 
 def _cell(text: str, width: int) -> str:
-    text = text.replace("\n", " ")
+    text = clean(text)
     return text if len(text) <= width else text[: width - 1] + "…"
 
 
@@ -26,7 +27,8 @@ def verdict_table(run: GateRun) -> list[str]:
     """Plain-text rows of the verdict table (no colour)."""
     rows = []
     for v in run.verdicts:
-        rows.append((v.rule_id, v.status.upper(), v.severity, v.mode, v.concept or "-", v.message))
+        rows.append((clean(v.rule_id), v.status.upper(), v.severity, v.mode, clean(v.concept or "-"),
+                     v.message))
     if not rows:
         return ["(no policy rules were evaluated)"]
     widths = [max(len(r[i]) for r in rows + [("RULE", "VERDICT", "SEV", "MODE", "CONCEPT", "")])
@@ -46,23 +48,23 @@ def print_outcome(outcome: Outcome, *, brief: bool = False) -> None:
     s = run.summary
     if not brief:
         lines = verdict_table(run)
-        click.echo("")
-        click.echo(lines[0])
+        echo("")
+        echo(lines[0])
         for line, v in zip(lines[1:], run.verdicts):
-            click.secho(line, fg=_COLOURS.get(v.status))
+            secho(line, fg=_COLOURS.get(v.status))
     if s.mean_score is not None and not brief:
         base = f" (baseline {s.baseline_mean_score:.3f})" if s.baseline_mean_score is not None else ""
         fve = run.fidelity.fve
         fid = f"; SAE fidelity {fve:.3f} FVE" if fve is not None else ""
-        click.echo(f"\nMean item score {s.mean_score:.3f}{base} over {s.n_items} items; "
-                   f"{s.n_concepts} concepts{fid}")
+        echo(f"\nMean item score {s.mean_score:.3f}{base} over {s.n_items} items; "
+             f"{s.n_concepts} concepts{fid}")
     counts = ", ".join(f"{n} {k}" for k, n in sorted(s.counts.items()) if n)
     colour = "green" if s.verdict == "pass" else "red"
-    click.secho(("" if brief else "\n") + f"Gate: {s.verdict.upper()}"
-                + (f" ({counts})" if counts else ""), fg=colour, bold=True)
+    secho(("" if brief else "\n") + f"Gate: {s.verdict.upper()}"
+          + (f" ({counts})" if counts else ""), fg=colour, bold=True)
     if s.failed_rules:
-        click.echo("Failing: " + ", ".join(s.failed_rules))
+        echo("Failing: " + ", ".join(clean(r) for r in s.failed_rules))
     if outcome.paths and not brief:
-        click.echo("Reports:")
+        echo("Reports:")
         for fmt, path in outcome.paths.items():
-            click.echo(f"  {fmt:<11} {path}")
+            echo(f"  {fmt:<11} {clean(path)}")

@@ -9,6 +9,7 @@ from pathlib import Path
 
 import click
 
+from cg_gate._terminal import clean, echo
 from cg_gate.cli._command import Group
 
 _IN = click.Path(path_type=Path, exists=True, dir_okay=False)
@@ -32,7 +33,7 @@ def import_neuronpedia_cmd(ctx: click.Context, export: Path, out: Path) -> None:
     from cg_gate.default import import_neuronpedia
 
     count = import_neuronpedia(export, out)
-    click.echo(f"wrote {count} labels to {out}")
+    echo(f"wrote {count} labels to {clean(out)}")
     ctx.exit(0)
 
 
@@ -57,5 +58,5 @@ def autointerp_cmd(ctx: click.Context, sae_dir: Path, labels_file: Path, explain
     from cg_gate.default import autointerp_labels
 
     result = autointerp_labels(sae_dir, labels_file, explainer, out, limit=limit)
-    click.echo(f"explained {result.explained} features, left {result.skipped} as they were; wrote {out}")
+    echo(f"explained {result.explained} features, left {result.skipped} as they were; wrote {clean(out)}")
     ctx.exit(0)

@@ -6,12 +6,17 @@ Subcommands live in their own modules and are loaded lazily, so `cg-gate --help`
 
 from __future__ import annotations
 
+import errno
 import importlib.util
 import os
+import sys
+import tempfile
+import traceback
 
 import click
 
 from cg_gate import __version__
+from cg_gate._terminal import clean
 from cg_gate.cli._command import Group, verbosity_options
 from cg_gate.errors import GateError
 
@@ -79,20 +84,22 @@ class LazyGroup(Group):
     def invoke(self, ctx: click.Context):
         try:
             return super().invoke(ctx)
-        except ModuleNotFoundError as exc:
-            extra = _EXTRAS.get((exc.name or "").split(".")[0])
-            if extra is None:
-                raise
-            err = GateError(f"this command needs {exc.name}, which cg-gate's light install leaves out",
-                            fix=f"pip install 'cg-gate[{extra}]'")
-            click.secho(f"error: {err.render()}", err=True, fg="red")
-            ctx.exit(err.exit_code)
+        except _PASS_THROUGH:
+            raise
         except GateError as exc:
-            click.secho(f"error: {exc.render()}", err=True, fg="red")
-            ctx.exit(exc.exit_code)
+            _fail(ctx, exc.render(), exc.exit_code)
         except KeyboardInterrupt:
             click.echo("Interrupted; cached work is kept and a re-run resumes.", err=True)
             ctx.exit(130)
+        except ModuleNotFoundError as exc:
+            extra = _EXTRAS.get((exc.name or "").split(".")[0])
+            if extra is None:
+                _fail(ctx, _unexpected(exc, debug=_debug(ctx)), 2)
+            err = GateError(f"this command needs {exc.name}, which cg-gate's light install leaves out",
+                            fix=f"pip install 'cg-gate[{extra}]'")
+            _fail(ctx, err.render(), err.exit_code)
+        except Exception as exc:  # the one place an unexpected failure becomes exit 2
+            _fail(ctx, _unexpected(exc, debug=_debug(ctx)), 2)
 
     def format_commands(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
         rows = [(name, _HELP.get(name, "")) for name in self.list_commands(ctx)]
@@ -104,15 +111,83 @@ class LazyGroup(Group):
 @click.group(cls=LazyGroup, context_settings={"help_option_names": ["-h", "--help"]},
              params=verbosity_options())
 @click.version_option(__version__, "-V", "--version", prog_name="cg-gate")
-def cli() -> None:
+@click.option("--debug", is_flag=True, envvar="CG_GATE_DEBUG",
+              help="On an unexpected error, print the traceback too (it is always written to "
+                   "a log file) [env: CG_GATE_DEBUG].")
+@click.pass_context
+def cli(ctx: click.Context, debug: bool) -> None:
     """cg-gate: a Competency Gaps gate for fine-tuned language models.
 
     Exit codes: 0 every enforced rule passes; 1 an enforced rule fails;
     2 the run could not be judged (bad input, configuration or environment).
     NO_COLOR=1 turns colour off.
     """
+    ctx.ensure_object(dict)["debug"] = debug
+
+
+# click's own control flow: usage errors (exit 2), aborts and `ctx.exit(code)` pass unchanged
+_PASS_THROUGH = (click.exceptions.Exit, click.ClickException, click.Abort)
+
+
+def _debug(ctx: click.Context) -> bool:
+    root = ctx.find_root()
+    return bool(isinstance(root.obj, dict) and root.obj.get("debug"))
+
+
+def _fail(ctx: click.Context, message: str, code: int) -> None:
+    click.secho(f"error: {clean(message)}", err=True, fg="red")
+    ctx.exit(code)
+
+
+def _environment_message(exc: OSError) -> str | None:
+    """A one-line cause for operating-system failures a user can act on (full disk, ...)."""
+    where = exc.filename if exc.filename is not None else None
+    target = f" ({where})" if where else ""
+    if exc.errno == errno.ENOSPC or exc.errno == errno.EDQUOT:
+        return (f"no space left on the device{target}. Fix: free disk space or point --out / "
+                "--cache-dir at a volume with room; cached entries already written stay valid")
+    if exc.errno in (errno.EACCES, errno.EPERM, errno.EROFS):
+        return (f"permission denied{target}: {exc.strerror}. Fix: choose a writable directory "
+                "or change its permissions")
+    if exc.errno == errno.ENOENT and where:
+        return f"no such file or directory{target}. Fix: check the path"
+    return None
+
+
+def _unexpected(exc: BaseException, *, debug: bool) -> str:
+    """One line naming the cause; the traceback goes to a log file (and stderr with --debug)."""
+    if isinstance(exc, OSError):
+        known = _environment_message(exc)
+        if known is not None:
+            return known
+    text = "".join(traceback.format_exception(type(exc), exc, exc.__traceback__))
+    log = _write_log(text)
+    if debug:
+        click.echo(text, err=True)
+    cause = f"{type(exc).__name__}: {exc}".strip().splitlines()[0] if str(exc) else type(exc).__name__
+    if len(cause) > 300:
+        cause = cause[:299] + "…"
+    where = f"the traceback is in {log}" if log else "the traceback could not be saved"
+    return (f"internal error: {cause}; {where}; re-run with --debug to see it. Nothing was "
+            "judged (exit 2)")
+
+
+def _write_log(text: str) -> str | None:
+    try:
+        fd, name = tempfile.mkstemp(prefix="cg-gate-error-", suffix=".log")
+        with os.fdopen(fd, "w", encoding="utf-8") as fh:
+            fh.write(text)
+        return name
+    except OSError:
+        return None
 
 
 def main(argv: list[str] | None = None) -> None:
-    """Console entry point. Commands end with `ctx.exit(code)`; `GateError` becomes exit 2."""
-    cli.main(args=argv, prog_name="cg-gate")
+    """Console entry point. Commands end with `ctx.exit(code)`; `GateError` and every other
+    failure become exit 2 with one line of cause (see `LazyGroup.invoke`)."""
+    try:
+        cli.main(args=argv, prog_name="cg-gate")
+    except Exception as exc:  # a failure outside any command (should not happen)
+        click.secho(f"error: {clean(_unexpected(exc, debug=bool(os.environ.get('CG_GATE_DEBUG'))))}",
+                    err=True, fg="red")
+        sys.exit(2)

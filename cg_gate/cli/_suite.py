@@ -7,6 +7,7 @@ from pathlib import Path
 
 import click
 
+from cg_gate._terminal import clean, echo
 from cg_gate.cli._command import Group, emit_json, error_json, json_option, verbosity
 from cg_gate.errors import SuiteError
 
@@ -59,12 +60,14 @@ def validate(ctx: click.Context, specs: tuple[str, ...], mapping: dict[str, str]
     for s in suites if verbosity(ctx) >= 0 else ():
         facts = _suite_json(s)
         cats = facts["categories"]
-        click.echo(f"{s.source}: ok — suite {s.name!r}" + (f" v{s.version}" if s.version else ""))
-        click.echo(f"  items: {len(s.items)}")
-        click.echo(f"  categories: {len(cats)} ({', '.join(f'{c}={n}' for c, n in cats.items())})")
+        echo(f"{clean(s.source)}: ok — suite {clean(repr(s.name))}"
+             + (f" v{clean(s.version)}" if s.version else ""))
+        echo(f"  items: {len(s.items)}")
+        echo(f"  categories: {len(cats)} "
+             f"({', '.join(f'{clean(c)}={n}' for c, n in cats.items())})")
         if facts["unscored"]:
-            click.echo(f"  warning: {facts['unscored']} item(s) have no scorer and no imported score")
-        click.echo(f"  digest: {facts['digest']}")
+            echo(f"  warning: {facts['unscored']} item(s) have no scorer and no imported score")
+        echo(f"  digest: {facts['digest']}")
     ctx.exit(0)
 
 
@@ -92,20 +95,22 @@ def show(ctx: click.Context, spec: str, category: str | None, mapping: dict[str,
         known = ", ".join(sorted({i.category for i in s.items}))
         raise SuiteError(f"suite {s.name!r} has no category {category!r}", path=s.source,
                          fix=f"use one of: {known}")
-    rows = [(i.id, i.category, i.severity, ",".join(sc.name for sc in i.scorers) or
-             ("imported" if i.score is not None else "-"), " ".join(i.prompt.split())) for i in items]
+    rows = [(clean(i.id), clean(i.category), i.severity,
+             clean(",".join(sc.name for sc in i.scorers)) or
+             ("imported" if i.score is not None else "-"), clean(" ".join(i.prompt.split())))
+            for i in items]
     headers = ("ID", "CATEGORY", "SEVERITY", "SCORER", "PROMPT")
     widths = [max(len(h), *(len(r[k]) for r in rows)) for k, h in enumerate(headers[:-1])]
-    click.echo("  ".join(h.ljust(w) for h, w in zip(headers, widths)) + "  " + headers[-1])
+    echo("  ".join(h.ljust(w) for h, w in zip(headers, widths)) + "  " + headers[-1])
     for r in rows:
         prompt = r[-1] if len(r[-1]) <= 70 else r[-1][:69] + "…"
-        click.echo("  ".join(v.ljust(w) for v, w in zip(r, widths)) + "  " + prompt)
+        echo("  ".join(v.ljust(w) for v, w in zip(r, widths)) + "  " + prompt)
     if s.categories and category in (None, *s.categories):
-        click.echo("")
+        echo("")
         for name, cat in s.categories.items():
             if category in (None, name):
-                click.echo(f"{name} [{cat.severity}]: {cat.purpose}")
-    click.echo(f"\n{len(items)} item(s); suite {s.name!r}, digest sha256:{s.digest()[:16]}")
+                echo(f"{clean(name)} [{cat.severity}]: {clean(cat.purpose)}")
+    echo(f"\n{len(items)} item(s); suite {clean(repr(s.name))}, digest sha256:{s.digest()[:16]}")
     ctx.exit(0)
 
 
@@ -146,8 +151,9 @@ def import_(ctx: click.Context, source: str, file: Path, out: Path, name: str | 
     atomic_write_text(out, suite_to_jsonl(s))
     scored = [i.score for i in s.items if i.score is not None]
     mean = f", mean score {sum(scored) / len(scored):.3f}" if scored else ""
-    click.echo(f"imported {len(s.items)} item(s) from {file} ({source}) as suite {s.name!r}{mean}")
-    click.echo(f"wrote {out} (digest sha256:{s.digest()[:16]})")
+    echo(f"imported {len(s.items)} item(s) from {clean(file)} ({source}) as suite "
+         f"{clean(repr(s.name))}{mean}")
+    echo(f"wrote {clean(out)} (digest sha256:{s.digest()[:16]})")
     ctx.exit(0)
 
 
@@ -167,6 +173,6 @@ def list_suites(ctx: click.Context, as_json: bool) -> None:
         emit_json("suites-list", {"suites": [{**_suite_json(loaded), "path": str(path)}]})
         ctx.exit(0)
     cats = sorted({it.category for it in loaded.items})
-    click.echo(f"{loaded.name:<10} {len(loaded.items):>4} items  {len(cats):>2} categories  "
-               f"{loaded.version or '-':<8} {path}")
+    echo(f"{clean(loaded.name):<10} {len(loaded.items):>4} items  {len(cats):>2} categories  "
+         f"{clean(loaded.version or '-'):<8} {clean(path)}")
     ctx.exit(0)

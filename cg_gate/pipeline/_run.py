@@ -13,6 +13,7 @@ from functools import partial
 from typing import Any
 
 from cg_gate._progress import quiet_library_bars
+from cg_gate._terminal import clean
 from cg_gate.errors import ConfigError
 from cg_gate.pipeline._analysis import (
     baseline_of,
@@ -51,7 +52,7 @@ class _Stages:
 
     def log(self, msg: str) -> None:
         if self.progress:
-            print(f"cg-gate: {msg}", file=sys.stderr, flush=True)
+            print(f"cg-gate: {clean(msg)}", file=sys.stderr, flush=True)  # paths may be hostile
 
     def start(self, name: str) -> None:
         self.stop()
