@@ -84,7 +84,7 @@ def _build(node: yaml.Node, path: PathKey, loader: yaml.constructor.SafeConstruc
         loader.flatten_mapping(node)
         out: dict[Any, Any] = {}
         for key_node, value_node in node.value:
-            key = loader.construct_object(key_node, deep=True)
+            key = _scalar(key_node, loader, src, error)
             if isinstance(key, (list, dict)):
                 p = _pos(key_node)
                 raise error("a mapping key must be a plain value", path=src, line=p.line,
@@ -103,13 +103,27 @@ def _build(node: yaml.Node, path: PathKey, loader: yaml.constructor.SafeConstruc
     if isinstance(node, yaml.SequenceNode):
         return [_build(child, path + (i,), loader, marks, src, error)
                 for i, child in enumerate(node.value)]
+    return _scalar(node, loader, src, error)
+
+
+def _scalar(node: yaml.Node, loader: yaml.constructor.SafeConstructor, src: Path,
+            error: type[GateError]) -> Any:
+    """A scalar's value; a value YAML recognises but Python cannot hold (2027-02-30) is an
+    error at its line, not a traceback."""
     try:
         return loader.construct_object(node, deep=True)
-    except ValueError as exc:  # a date-shaped scalar that is no date, e.g. 2026-02-30
+    except (ValueError, OverflowError) as exc:
         p = _pos(node)
-        raise error(f"{node.value!r} looks like a date but is not one ({exc})", path=src,
-                    line=p.line, column=p.column,
-                    fix="write a real date as YYYY-MM-DD, or quote the value if it is text"
+        shown = str(node.value)
+        shown = shown if len(shown) <= 40 else shown[:39] + "…"
+        reason = str(exc).split(";")[0]
+        if node.tag == "tag:yaml.org,2002:timestamp":
+            raise error(f"'{shown}' looks like a date but is not one ({reason})", path=src,
+                        line=p.line, column=p.column,
+                        fix="write a real date as YYYY-MM-DD, or quote the value if it is text"
+                        ) from None
+        raise error(f"'{shown}' cannot be read ({reason})", path=src, line=p.line,
+                    column=p.column, fix="correct the value, or quote it to keep it as text"
                     ) from None
 
 
@@ -130,7 +144,7 @@ def load_yaml(path: str | Path, *, error: type[GateError] = PolicyError,
         raise error(f"cannot read the file ({exc.strerror})", path=src,
                     fix="check the path and its permissions") from None
     try:
-        text = raw.decode("utf-8")
+        text = raw.decode("utf-8-sig")  # a byte-order mark is accepted, as in CSV and JSONL
     except UnicodeDecodeError as exc:
         raise error(f"not UTF-8 text (byte {exc.start})", path=src,
                     fix="save the file as UTF-8") from None

@@ -63,7 +63,7 @@ FID = FidelitySummary(fve=0.9, mean_l0=10.0, dead_share=0.1)
 
 
 def judge(policy_path: Path, today: dt.date, waivers: Path | None = None):
-    pol = load_policy(policy_path, waivers=waivers)
+    pol = load_policy(policy_path, waivers=waivers, today=today)
     res = evaluate(pol, families=FAMILIES, fidelity=FID, stability=None, suites=["s1", "s2"],
                    today=today)
     return pol, res, {v.rule_id: v for v in res.verdicts}
@@ -82,7 +82,7 @@ waivers:
   - {rule: CG1, reason: known gap, ticket: GOV-1, approved_by: Ana, expires: 2026-12-31}
   - {rule: CG3, reason: passes anyway, approved_by: Ana, expires: 2026-12-31}
 """, "p.yaml")
-    _, res, v = judge(path, dt.date(2026, 6, 1))
+    _, res, v = judge(path, dt.date(2026, 9, 1))
     assert v["CG1"].status == "waived" and v["CG1"].raw_status == "fail"
     assert v["CG1"].waiver.ticket == "GOV-1" and v["CG1"].waiver.expired is False
     assert v["CG1"].waiver.location.line == line_of(path, "rule: CG1")
@@ -126,15 +126,15 @@ waivers:
 def test_scoped_waivers(tmp_path: Path) -> None:
     path = write(tmp_path, POLICY + """\
 waivers:
-  - {rule: CG2, scope: {suite: s1}, reason: r, approved_by: Ana, expires: 2030-01-01}
+  - {rule: CG2, scope: {suite: s1}, reason: r, approved_by: Ana, expires: 2026-06-01}
 """, "p.yaml")
     _, _, v = judge(path, dt.date(2026, 1, 1))
     assert v["CG2"].status == "waived"
     # a scope on the other suite does not cover a failure in s1
     path = write(tmp_path, POLICY + """\
 waivers:
-  - {rule: CG2, scope: {suite: s2}, reason: r, approved_by: Ana, expires: 2030-01-01}
-  - {rule: CG1, scope: {family: refusal}, reason: r, approved_by: Ana, expires: 2030-01-01}
+  - {rule: CG2, scope: {suite: s2}, reason: r, approved_by: Ana, expires: 2026-06-01}
+  - {rule: CG1, scope: {family: refusal}, reason: r, approved_by: Ana, expires: 2026-06-01}
 """, "p.yaml")
     _, _, v = judge(path, dt.date(2026, 1, 1))
     assert v["CG2"].status == "fail"

@@ -7,8 +7,9 @@ from pathlib import Path
 
 import click
 
+from cg_gate._terminal import clean, echo
 from cg_gate.cli._command import Command, verbosity
-from cg_gate.cli._options import format_options, limit_option
+from cg_gate.cli._options import format_options, limit_option, probe_writable
 from cg_gate.errors import ConfigError
 
 
@@ -59,6 +60,8 @@ def demo(ctx: click.Context, out: Path, cache_dir: Path, policy: Path | None, ma
     from cg_gate.suites import starter_suite_path
 
     quiet = verbosity(ctx) < 0
+    probe_writable(out, "--out")
+    probe_writable(cache_dir, "--cache-dir")
     config = RunConfig(
         candidate=SideConfig(adapter=str(default_adapter_dir())),
         baseline=SideConfig(),
@@ -83,7 +86,7 @@ def demo(ctx: click.Context, out: Path, cache_dir: Path, policy: Path | None, ma
     print_run_detail(ctx, outcome.run)
     reports = [str(outcome.paths[name]) for name in ("html", "pdf", "md") if name in outcome.paths]
     if not quiet:
-        click.echo(f"\nDemo finished in {time.perf_counter() - t0:.1f} s. "
-                   f"Open {' or '.join(reports or [str(outcome.paths['json'])])}.")
+        echo(f"\nDemo finished in {time.perf_counter() - t0:.1f} s. "
+             f"Open {clean(' or '.join(reports or [str(outcome.paths['json'])]))}.")
     ctx.exit(outcome.run.exit_code(fail_on))
 

@@ -14,6 +14,7 @@ from typing import Any, Callable
 import click
 
 from cg_gate.cli._command import alias
+from cg_gate.cli._flags import ALLOW_EXTERNAL_PATHS
 from cg_gate.errors import ConfigError
 from cg_gate.render import DEFAULT_FORMATS, RENDERERS
 from cg_gate.render import parse_formats as parse_format_names
@@ -296,16 +297,54 @@ def gate_options(f: Callable[..., Any]) -> Callable[..., Any]:
         click.option("--no-validity", is_flag=True,
                      help="Skip stability, ablation and overlap checks."),
         signoff_options,
+        ALLOW_EXTERNAL_PATHS,
     ]
     for option in reversed(options):
         f = option(f)
     return f
 
 
+def probe_writable(path: Path, option: str) -> None:
+    """Refuse (exit 2) an output or cache directory that cannot take files, before any model
+    loads. For --out the shape is checked as the report writer sees it (`check_writable`);
+    then a few kilobytes are written and synced where files will go (`path` when it exists,
+    else the nearest existing directory above it), so a full disk is found now too."""
+    import errno
+    import os
+    import tempfile
+
+    from cg_gate.render import check_writable
+
+    path = Path(path)
+    if option == "--out":
+        check_writable(path)
+    elif path.exists() and not path.is_dir():
+        raise ConfigError(f"{option} {path} is a file", path=path,
+                          fix=f"give {option} a directory (it is created when missing)")
+    target = path if path.is_dir() else path.absolute().parent
+    while not target.exists() and target != target.parent:
+        target = target.parent
+    try:
+        fd, name = tempfile.mkstemp(dir=target, prefix=".cg-gate-probe-")
+        try:
+            os.write(fd, b"\0" * 4096)
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+            os.unlink(name)
+    except OSError as exc:
+        full = exc.errno in (errno.ENOSPC, errno.EDQUOT)
+        cause = "no space left on the device" if full else exc.strerror or str(exc)
+        raise ConfigError(f"{option} cannot be written ({cause} in {target})", path=path,
+                          fix=(f"free disk space or pass an {option} on a volume with room"
+                               if full else f"pass a writable {option}")) from None
+
+
 def build_config(params: dict[str, Any], *, with_gate: bool, quiet: bool = False):
     """Turn checked click parameters into a RunConfig; the load settings are decided here, once
-    (an impossible device is refused with exit 2 before anything is read). `quiet` turns
-    progress and the stage log off, as --no-progress does."""
+    (an impossible device, or an --out or --cache-dir that cannot be written, is refused with
+    exit 2 before anything is read). `quiet` turns progress and the stage log off, as
+    --no-progress does."""
     from cg_gate.models import LoadSettings
     from cg_gate.pipeline import RunConfig, SideConfig
     from cg_gate.record import GenerationSettings, SignOff, TokenPolicy
@@ -321,6 +360,8 @@ def build_config(params: dict[str, Any], *, with_gate: bool, quiet: bool = False
             baseline = SideConfig(model=b, gguf_file=params.get("baseline_gguf_file"),
                                   adapter=str(params["baseline_adapter"])
                                   if params.get("baseline_adapter") else None)
+    probe_writable(params["out"], "--out")
+    probe_writable(params["cache_dir"], "--cache-dir")
     signoff = merge_signoff(SignOff(), params) if with_gate else SignOff()
     return RunConfig(
         candidate=SideConfig(model=params.get("model"), revision=params.get("revision"),
@@ -356,4 +397,5 @@ def build_config(params: dict[str, Any], *, with_gate: bool, quiet: bool = False
         progress=not (params["no_progress"] or quiet),
         limit=params.get("limit"),
         validity=not params.get("no_validity", False),
+        allow_external_paths=bool(params.get("allow_external_paths")),
     )

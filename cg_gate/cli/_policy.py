@@ -11,7 +11,9 @@ from pathlib import Path
 
 import click
 
+from cg_gate._terminal import clean, echo, secho
 from cg_gate.cli._command import Group, emit_json, error_json, json_option, verbosity
+from cg_gate.cli._flags import ALLOW_EXTERNAL_PATHS
 
 _FILE = click.Path(path_type=Path, exists=True, dir_okay=False)
 
@@ -34,9 +36,11 @@ def policy() -> None:
 @click.option("--fail-on-expired", is_flag=True,
               help="Exit 1 when a waiver has expired (it is a violation at gate time).")
 @json_option
+@ALLOW_EXTERNAL_PATHS
 @click.pass_context
 def validate(ctx: click.Context, file: Path, waivers_file: Path | None,
-             today: dt.datetime | None, fail_on_expired: bool, as_json: bool) -> None:
+             today: dt.datetime | None, fail_on_expired: bool, as_json: bool,
+             allow_external_paths: bool) -> None:
     """Check FILE (and its waivers); list its families, rules and waivers.
 
     Exit 0 when it validates, 2 with file:line:column and the fix when it does not.
@@ -46,7 +50,8 @@ def validate(ctx: click.Context, file: Path, waivers_file: Path | None,
 
     day = _today(today)
     try:
-        pol = load_policy(file, waivers=waivers_file)
+        pol = load_policy(file, waivers=waivers_file, today=day,
+                          allow_external_paths=allow_external_paths)
     except GateError as exc:
         if as_json:
             emit_json("policy-validate", {"file": str(file), "valid": False,
@@ -58,16 +63,16 @@ def validate(ctx: click.Context, file: Path, waivers_file: Path | None,
         emit_json("policy-validate", _validate_json(file, pol, day))
     elif not quiet:
         for line in summary_lines(pol, day):
-            click.echo(line)
+            echo(clean(line))
     for w in expired:
         loc = w.location
-        where = f"{loc.path}:{loc.line}:{loc.column}: " if loc else ""
-        click.secho(f"warning: {where}waiver for rule {w.rule} expired on "
-                    f"{w.expires.isoformat()}; at gate time it waives nothing and is reported as "
-                    f"a violation (WAIVER-EXPIRED:{w.rule})", err=True, fg="yellow")
+        where = f"{clean(loc.path)}:{loc.line}:{loc.column}: " if loc else ""
+        secho(f"warning: {where}waiver for rule {clean(w.rule)} expired on "
+              f"{w.expires.isoformat()}; at gate time it waives nothing and is reported as "
+              f"a violation (WAIVER-EXPIRED:{clean(w.rule)})", err=True, fg="yellow")
     if not (as_json or quiet):
-        click.secho(f"{file}: valid ({len(pol.concepts)} families, {len(pol.rules)} rules, "
-                    f"{len(pol.all_waivers())} waivers, {len(expired)} expired)", fg="green")
+        secho(f"{clean(file)}: valid ({len(pol.concepts)} families, {len(pol.rules)} rules, "
+              f"{len(pol.all_waivers())} waivers, {len(expired)} expired)", fg="green")
     ctx.exit(1 if expired and fail_on_expired else 0)
 
 
@@ -108,23 +113,24 @@ def _validate_json(file: Path, pol, day: dt.date) -> dict:
               help="A results.json of a run with this policy: also say how each family "
                    "resolved (members, rejected candidates and why, held-out AUROC, purity).")
 @json_option
+@ALLOW_EXTERNAL_PATHS
 @click.pass_context
 def explain(ctx: click.Context, file: Path, waivers_file: Path | None,
-            results: Path | None, as_json: bool) -> None:
+            results: Path | None, as_json: bool, allow_external_paths: bool) -> None:
     """Say in words what every rule of FILE requires and what a violation does."""
     from cg_gate.policy import explain_lines, load_policy
 
-    pol = load_policy(file, waivers=waivers_file)
+    pol = load_policy(file, waivers=waivers_file, allow_external_paths=allow_external_paths)
     run = None
     if results is not None:
-        from cg_gate.record import read_results
+        from cg_gate.cli._report import _read_results
 
-        run = read_results(results)
+        run = _read_results(results)
     if as_json:
         emit_json("policy-explain", _explain_json(file, pol, run))
         ctx.exit(0)
     for line in explain_lines(pol, run):
-        click.echo(line)
+        echo(clean(line))
     ctx.exit(0)
 
 
@@ -176,5 +182,5 @@ def schema(ctx: click.Context, kind: str) -> None:
     from cg_gate.policy import Policy, WaiverSet
 
     model = Policy if kind == "GatePolicy" else WaiverSet
-    click.echo(json.dumps(model.model_json_schema(), indent=2, ensure_ascii=False))
+    echo(json.dumps(model.model_json_schema(), indent=2, ensure_ascii=False))
     ctx.exit(0)

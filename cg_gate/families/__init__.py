@@ -8,7 +8,7 @@ attribution, which need the metrics stack, load on first use of their names.
 from importlib import import_module
 from typing import Any
 
-from cg_gate.families._labels import Labels, labels_digest, load_labels
+from cg_gate.families._labels import Labels, compile_label_pattern, labels_digest, load_labels
 from cg_gate.families._texts import (
     DEFAULT_REFERENCE,
     SPLITS,
@@ -59,6 +59,6 @@ def __getattr__(name: str) -> Any:
 
 
 __all__ = sorted([
-    "DEFAULT_REFERENCE", "SPLITS", "Labels", "data_dir", "labels_digest", "load_labels",
+    "DEFAULT_REFERENCE", "SPLITS", "Labels", "compile_label_pattern", "data_dir", "labels_digest", "load_labels",
     "load_text_records", "load_texts", "resolve_text_path", *_LAZY,
 ])

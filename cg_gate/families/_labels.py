@@ -63,6 +63,32 @@ class Labels:
             yield key, self.labels[key]
 
 
+def compile_label_pattern(pattern: str) -> Any:
+    """A family's label regex, compiled by RE2: matching takes time linear in the label,
+    whatever the pattern (no catastrophic backtracking, so no label can stall the gate).
+
+    RE2 reads Python's syntax except back-references and look-around, which it cannot run
+    in linear time; those, and anything else that does not compile, raise `ValueError`
+    with RE2's reason. `.search(label)` on the result works like `re.search`.
+    """
+    import re2
+
+    options = re2.Options()
+    options.log_errors = False  # the reason goes into the error, not onto stderr
+    options.max_mem = _PATTERN_MEMORY
+    try:
+        return re2.compile(pattern, options)
+    except re2.error as exc:
+        reason = exc.args[0] if exc.args else exc
+        if isinstance(reason, bytes):
+            reason = reason.decode("utf-8", "replace")
+        raise ValueError(str(reason)) from None
+
+
+_PATTERN_MEMORY = 8 << 20
+"""Bytes RE2 may use for one compiled label pattern (a pattern needing more is refused)."""
+
+
 def labels_digest(path: str | Path) -> str:
     """sha256 of a labels file's bytes, as stored (compressed files are not decompressed)."""
     return hashlib.sha256(Path(path).read_bytes()).hexdigest()

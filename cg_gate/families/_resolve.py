@@ -2,7 +2,7 @@
 
 Selectors (any combination; a feature's reasons are merged):
 
-- `labels`: regexes searched (`re.search`) in feature labels → reason `label:/regex/`;
+- `labels`: regexes searched (RE2, linear time) in feature labels → reason `label:/regex/`;
 - `ids`: explicit feature ids → reason `id`;
 - `exemplars`: texts that show the family, split into `fit` and `heldout` texts (a
   `"split"` field per line; without one, every fourth text is held out once there are at
@@ -19,7 +19,6 @@ together, since each exemplar family is the others' negative.
 
 from __future__ import annotations
 
-import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 
@@ -27,7 +26,7 @@ import numpy as np
 import scipy.sparse as sp
 
 from cg_gate.errors import ConfigError, PolicyError
-from cg_gate.families._labels import Labels
+from cg_gate.families._labels import Labels, compile_label_pattern
 from cg_gate.families._select import MemberStats, Selection, SelectionThresholds, select_members
 from cg_gate.families._texts import DEFAULT_REFERENCE, load_text_records, resolve_text_path
 from cg_gate.policy import ConceptSpec, ExemplarSpec
@@ -245,7 +244,7 @@ def _by_labels_and_ids(key: str, spec: ConceptSpec, labels: Labels | None,
     match = spec.match
     if match.labels and labels is not None and len(labels):
         for pattern in match.labels:
-            rx = re.compile(pattern)
+            rx = compile_label_pattern(pattern)
             for fid, label in labels.items():
                 if fid < d_sae and rx.search(label):
                     reasons.setdefault(fid, ([], None))[0].append(f"label:/{pattern}/")

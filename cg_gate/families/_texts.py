@@ -21,19 +21,44 @@ def data_dir() -> Path:
     return Path(str(resources.files("cg_gate"))) / "data"
 
 
-def resolve_text_path(spec: str, base: Path | None) -> Path:
+def resolve_text_path(spec: str, base: Path | None, *, allow_external: bool = True) -> Path:
     """Turn a policy's text-file path into a file path.
 
     `pkg:rel/path` → `cg_gate/data/rel/path`; a relative path is taken relative to `base`
-    (the policy file's directory); an absolute path is used as it is. Existence is not
-    checked here.
+    (the policy file's directory). Existence is not checked here.
+
+    With `allow_external=False` (what policies get unless `--allow-external-paths`), the
+    path must stay inside `base`'s directory tree, or inside `cg_gate/data` for `pkg:`:
+    absolute paths, `~`, and `..` or symbolic links leading out are refused with
+    `ValueError` saying why.
     """
     if spec.startswith(PKG_PREFIX):
-        return data_dir() / spec[len(PKG_PREFIX):].lstrip("/")
-    path = Path(spec).expanduser()
+        root = data_dir()
+        path = root / spec[len(PKG_PREFIX):].lstrip("/")
+        if not allow_external and not _inside(path, root):
+            raise ValueError(f"'{spec}' leads out of the files shipped with cg-gate")
+        return path
+    raw = Path(spec)
+    if not allow_external:
+        if raw.is_absolute() or spec.startswith("~") or (raw.drive and not raw.root) \
+                or base is None:
+            raise ValueError(f"'{spec}' is not a path relative to the policy file")
+        path = base / raw
+        if not _inside(path, base):
+            raise ValueError(f"'{spec}' leads out of the policy file's directory")
+        return path
+    path = raw.expanduser()
     if not path.is_absolute() and base is not None:
         path = base / path
     return path
+
+
+def _inside(path: Path, root: Path) -> bool:
+    """Whether `path`, with `..` and symbolic links resolved, lies in `root`'s tree."""
+    try:
+        return path.resolve().is_relative_to(root.resolve())
+    except (OSError, RuntimeError):  # a symlink loop
+        return False
 
 
 SPLITS = ("fit", "heldout")
@@ -53,7 +78,7 @@ def load_text_records(path: str | Path) -> list[tuple[str, str | None]]:
     """`load_texts` with each text's `split` (`fit`, `heldout`, or None when not given)."""
     src = Path(path)
     try:
-        text = src.read_text(encoding="utf-8")
+        text = src.read_text(encoding="utf-8-sig")
     except FileNotFoundError:
         raise PolicyError("text file not found", path=src,
                           fix="check the path (relative paths are read from the policy's folder; "

@@ -224,6 +224,15 @@ def _merge_adapter(model: Any, spec: ModelSpec) -> tuple[Any, str]:
     return merged, dir_sha256(adapter, sidecar=spec.digest_cache)
 
 
+def _refuse_remote_code(exc: Exception, spec: ModelSpec, directory: Path) -> None:
+    """transformers refused the checkpoint's own code: say which flag allows it."""
+    if "trust_remote_code" in str(exc) and not spec.trust_remote_code:
+        raise ModelLoadError("the checkpoint ships its own code (auto_map), which cg-gate does "
+                             "not run unless asked", path=directory,
+                             fix="pass --trust-remote-code only if you trust that code, or use "
+                                 "a checkpoint transformers supports natively") from None
+
+
 def load_model(spec: ModelSpec) -> LoadedModel:
     """Load model and tokenizer for `spec`, merge any adapter, and describe them.
 
@@ -246,11 +255,13 @@ def load_model(spec: ModelSpec) -> LoadedModel:
         tokenizer = AutoTokenizer.from_pretrained(str(src.directory), **{
             k: v for k, v in kwargs.items() if k != "use_safetensors"})
     except Exception as exc:
+        _refuse_remote_code(exc, spec, src.directory)
         raise ModelLoadError(f"cannot load the tokenizer: {exc}", path=src.directory,
                              fix="make sure the checkpoint ships its tokenizer files") from None
     try:
         model = AutoModelForCausalLM.from_pretrained(str(src.directory), dtype=dtype, **kwargs)
     except Exception as exc:
+        _refuse_remote_code(exc, spec, src.directory)
         raise ModelLoadError(f"cannot load the model: {exc}", path=src.directory,
                              fix="check that this is a causal LM checkpoint transformers supports"
                              + ("" if spec.trust_remote_code else

@@ -65,3 +65,5 @@ class RunConfig(BaseModel):
     progress: bool = Field(True, description="Show progress bars.")
     today: date | None = Field(None, description="Date waivers are judged against (default: run date).")
     validity: bool = Field(True, description="Compute stability, ablation and overlap.")
+    allow_external_paths: bool = Field(
+        False, description="Let the policy read exemplar/reference files outside its directory.")

@@ -44,7 +44,9 @@ def read_inputs(config: RunConfig) -> Inputs:
     from cg_gate.policy import load_policy
     from cg_gate.suites import load_suites, starter_suite_path
 
-    policy = load_policy(config.policy, waivers=config.waivers) if config.policy else None
+    policy = (load_policy(config.policy, waivers=config.waivers, today=config.today,
+                          allow_external_paths=config.allow_external_paths)
+              if config.policy else None)
     suites = load_suites(config.suites or [str(starter_suite_path())])
     if config.limit is not None:
         suites = [first_items(s, config.limit) for s in suites]

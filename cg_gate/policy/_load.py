@@ -8,9 +8,9 @@ regexes, exemplar files, waivers for unknown rules) are made here, also with lin
 
 from __future__ import annotations
 
+import datetime as dt
 import difflib
 import hashlib
-import re
 import types
 import typing
 from dataclasses import dataclass
@@ -20,7 +20,12 @@ from typing import Any, Union
 from pydantic import BaseModel, ValidationError
 
 from cg_gate.errors import PolicyError
-from cg_gate.families import DEFAULT_REFERENCE, load_texts, resolve_text_path
+from cg_gate.families import (
+    DEFAULT_REFERENCE,
+    compile_label_pattern,
+    load_texts,
+    resolve_text_path,
+)
 from cg_gate.policy._schema import (
     ConsistencyRule,
     FidelityRule,
@@ -157,11 +162,36 @@ def _describe_error(err: dict[str, Any], data: Any, marks: Marks, root: type[Bas
         for el in tag_path:
             value = value[el]
         return pos, f"{where}: unknown check '{value}'", f"use one of {expected}"
+    pos = marks.value(path)
+    if kind == "finite_number":
+        return (pos, f"{where}: must be a number (NaN and infinity are not numbers here)",
+                f"write a finite number; {_FIX_SCHEMA}")
+    if kind in ("model_type", "model_attributes_type", "dict_type"):
+        return (pos, f"{where}: must be a mapping of keys to values, not {_kind(err.get('input'))}",
+                f"write it as indented 'key: value' lines or {{key: value}}; {_FIX_SCHEMA}")
+    if kind == "list_type":
+        return (pos, f"{where}: must be a list, not {_kind(err.get('input'))}",
+                f"write it as '- item' lines or [a, b]; {_FIX_SCHEMA}")
     msg = err["msg"]
     if msg.startswith("Value error, "):
         msg = msg[len("Value error, "):]
-    pos = marks.value(path)
     return pos, f"{where}: {msg}", f"correct the value; {_FIX_SCHEMA}"
+
+
+def _kind(value: Any) -> str:
+    """How a YAML reader would name a value's type."""
+    if isinstance(value, bool):
+        return "true/false"
+    if isinstance(value, (int, float)):
+        return f"the number {value!r}"
+    if isinstance(value, str):
+        shown = value if len(value) <= 40 else value[:39] + "…"
+        return f"the text {shown!r}"
+    if isinstance(value, list):
+        return "a list"
+    if value is None:
+        return "an empty value"
+    return type(value).__name__
 
 
 def _rule_kinds() -> list[str]:
@@ -237,12 +267,17 @@ def load_waivers(path: str | Path) -> WaiverSet:
     return _read_waivers(path).waivers
 
 
-def load_policy(path: str | Path, *, waivers: str | Path | None = None) -> Policy:
+def load_policy(path: str | Path, *, waivers: str | Path | None = None,
+                today: dt.date | None = None, allow_external_paths: bool = False) -> Policy:
     """Read, validate and cross-check a policy file (and optionally a waiver file).
 
     Raises `PolicyError` with file, line and column of the offending node and the fix.
     Rules, families and waivers remember where they are written (`.location`).
+    A waiver may expire at most `waiver_policy.max_days` after `today` (default: today,
+    UTC). Exemplar and reference files must lie in the policy file's directory tree or be
+    shipped `pkg:` files, unless `allow_external_paths`.
     """
+    day = today or dt.datetime.now(dt.timezone.utc).date()
     doc = load_yaml(path)
     _check_kind(doc, "GatePolicy")
     policy: Policy = _validate(Policy, doc)
@@ -252,29 +287,30 @@ def load_policy(path: str | Path, *, waivers: str | Path | None = None) -> Polic
     for key, concept in policy.concepts.items():
         concept._location = _location(doc, ("concepts", key))
         concept.match._location = _location(doc, ("concepts", key, "match"))
-        _check_family(doc, key, concept)
+        _check_family(doc, key, concept, allow_external_paths)
     _check_rules(doc, policy)
     for i, waiver in enumerate(policy.waivers):
         waiver._location = _location(doc, ("waivers", i))
-        _check_waiver(doc, ("waivers", i), waiver, policy)
+        _check_waiver(doc, ("waivers", i), waiver, policy, day)
 
     if waivers is not None:
         wf = _read_waivers(waivers)
         for i, waiver in enumerate(wf.waivers.waivers):
-            _check_waiver(wf.doc, ("waivers", i), waiver, policy)
+            _check_waiver(wf.doc, ("waivers", i), waiver, policy, day)
         policy._waiver_set = wf.waivers
     return policy
 
 
-def _check_family(doc: YamlDocument, key: str, concept: Any) -> None:
+def _check_family(doc: YamlDocument, key: str, concept: Any, allow_external: bool) -> None:
     base = ("concepts", key, "match")
     for i, pattern in enumerate(concept.match.labels):
         try:
-            re.compile(pattern)
-        except re.error as exc:
+            compile_label_pattern(pattern)
+        except ValueError as exc:
             raise _error_at(doc, base + ("labels", i),
-                            f"family '{key}': label regex {pattern!r} does not compile ({exc.msg})",
-                            "correct the regular expression (Python 're' syntax; quote it in YAML)"
+                            f"family '{key}': label regex {pattern!r} does not compile (RE2: {exc})",
+                            "write an RE2 pattern: Python's syntax without back-references or "
+                            "look-around, which cannot run in linear time; quote it in YAML"
                             ) from None
     ex = concept.match.exemplars
     if ex is None:
@@ -282,7 +318,7 @@ def _check_family(doc: YamlDocument, key: str, concept: Any) -> None:
     ex._location = _location(doc, base + ("exemplars",))
     policy_dir = doc.path.parent
     if ex.path is not None:
-        resolved = resolve_text_path(ex.path, policy_dir)
+        resolved = _text_path(doc, base + ("exemplars", "path"), key, ex.path, allow_external)
         if not resolved.is_file():
             raise _error_at(doc, base + ("exemplars", "path"),
                             f"family '{key}': exemplar file '{ex.path}' not found (looked for {resolved.absolute()})",
@@ -291,7 +327,7 @@ def _check_family(doc: YamlDocument, key: str, concept: Any) -> None:
         load_texts(resolved)
         ex._resolved_path = resolved
     ref_spec = ex.reference or DEFAULT_REFERENCE
-    ref = resolve_text_path(ref_spec, policy_dir)
+    ref = _text_path(doc, base + ("exemplars", "reference"), key, ref_spec, allow_external)
     if not ref.is_file():
         raise _error_at(doc, base + ("exemplars", "reference"),
                         f"family '{key}': reference file '{ref_spec}' not found (looked for {ref.absolute()})",
@@ -299,6 +335,16 @@ def _check_family(doc: YamlDocument, key: str, concept: Any) -> None:
                         "the shipped neutral set")
     load_texts(ref)
     ex._resolved_reference = ref
+
+
+def _text_path(doc: YamlDocument, at: PathKey, key: str, spec: str, allow_external: bool) -> Path:
+    try:
+        return resolve_text_path(spec, doc.path.parent, allow_external=allow_external)
+    except ValueError as exc:
+        raise _error_at(doc, at, f"family '{key}': {exc}; a policy reads only files in its own "
+                                 "directory tree or shipped 'pkg:' files",
+                        "copy the file next to the policy and give a relative path, or pass "
+                        "--allow-external-paths if this policy is trusted") from None
 
 
 def _check_rules(doc: YamlDocument, policy: Policy) -> None:
@@ -339,7 +385,8 @@ def _check_rules(doc: YamlDocument, policy: Policy) -> None:
                                 f"set confidence: {conf:g} here, or change analysis.bootstrap.confidence")
 
 
-def _check_waiver(doc: YamlDocument, path: PathKey, waiver: Waiver, policy: Policy) -> None:
+def _check_waiver(doc: YamlDocument, path: PathKey, waiver: Waiver, policy: Policy,
+                  today: dt.date) -> None:
     waiver._location = _location(doc, path)
     ids = [r.id for r in policy.rules]
     if waiver.rule not in ids:
@@ -361,3 +408,11 @@ def _check_waiver(doc: YamlDocument, path: PathKey, waiver: Waiver, policy: Poli
                             f"waiver scope family '{fam}' never matches rule {rule.id}, "
                             f"which is about '{rule.concept}'",
                             "scope the waiver to the rule's family, or drop the scope")
+    horizon = policy.waiver_policy.max_days
+    latest = today + dt.timedelta(days=horizon)
+    if waiver.expires > latest:
+        raise _error_at(doc, path + ("expires",),
+                        f"waiver for rule '{waiver.rule}' expires on {waiver.expires.isoformat()}, "
+                        f"more than {horizon} days after {today.isoformat()}",
+                        f"set expires on or before {latest.isoformat()} and renew the waiver when "
+                        "it runs out, or raise waiver_policy.max_days in the policy")

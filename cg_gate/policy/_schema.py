@@ -23,8 +23,20 @@ _KEY = re.compile(r"^[A-Za-z][A-Za-z0-9_.-]*$")
 _RULE_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
 
 
+# Upper bounds of numeric settings: far above any sensible value, low enough that a typo
+# (`samples: 1e11`) is an error at its line instead of an allocation that cannot succeed.
+MAX_RESAMPLES = 100_000
+MAX_COUNT = 10_000_000
+MAX_RATIO = 1e6
+MAX_SEED = 2**32 - 1
+MAX_FEATURE_ID = 2**31 - 1
+MAX_WAIVER_DAYS = 3650
+MAX_PATTERN_CHARS = 1000
+
+
 class _Spec(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=False)
+    # every number must be finite: NaN passes no comparison and .inf no sane bound
+    model_config = ConfigDict(extra="forbid", frozen=False, allow_inf_nan=False)
 
     _location: Location | None = PrivateAttr(default=None)
 
@@ -58,30 +70,34 @@ class Metadata(_Spec):
 
 
 class BootstrapSpec(_Spec):
-    samples: int = Field(_D.bootstrap_samples, ge=1, description="Bootstrap resamples for every CI.")
+    samples: int = Field(_D.bootstrap_samples, ge=1, le=MAX_RESAMPLES,
+                         description="Bootstrap resamples for every CI.")
     confidence: float = Field(_D.confidence, gt=0, lt=1, description="Two-sided confidence level.")
-    seed: int = Field(_D.seed, ge=0, description="Seed of every resampling.")
+    seed: int = Field(_D.seed, ge=0, le=MAX_SEED, description="Seed of every resampling.")
 
 
 class StabilitySpec(_Spec):
-    repeats: int = Field(_D.stability_repeats, ge=0, description="Random item drops.")
+    repeats: int = Field(_D.stability_repeats, ge=0, le=MAX_RESAMPLES, description="Random item drops.")
     drop: float = Field(_D.stability_drop, gt=0, lt=1, description="Share of items dropped each time.")
 
 
 class ExerciseSpec(_Spec):
     strength: float = Field(
-        _D.exercise_strength, gt=0,
+        _D.exercise_strength, gt=0, le=MAX_RATIO,
         description="Share of a member's exemplar level an item must reach to exercise it.",
     )
-    min_items: int = Field(_D.exercise_min_items, ge=1,
+    min_items: int = Field(_D.exercise_min_items, ge=1, le=MAX_COUNT,
                            description="Items that must exercise a member to cover it.")
 
 
 class AnalysisSpec(_Spec):
-    min_support: int = Field(_D.min_support, ge=1, description="Items needed before χ_model is reported.")
-    tau_under: float = Field(_D.tau_under, ge=0, description="χ_bench below this is under-represented.")
-    tau_over: float = Field(_D.tau_over, gt=0, description="χ_bench above this is over-represented.")
-    eps: float = Field(_D.eps, ge=0, description="χ_bench at or below eps counts as missing.")
+    min_support: int = Field(_D.min_support, ge=1, le=MAX_COUNT,
+                             description="Items needed before χ_model is reported.")
+    tau_under: float = Field(_D.tau_under, ge=0, le=MAX_RATIO,
+                             description="χ_bench below this is under-represented.")
+    tau_over: float = Field(_D.tau_over, gt=0, le=MAX_RATIO,
+                            description="χ_bench above this is over-represented.")
+    eps: float = Field(_D.eps, ge=0, le=MAX_RATIO, description="χ_bench at or below eps counts as missing.")
     bootstrap: BootstrapSpec = Field(default_factory=BootstrapSpec)
     stability: StabilitySpec = Field(default_factory=StabilitySpec)
     exercise: ExerciseSpec = Field(default_factory=ExerciseSpec)
@@ -123,7 +139,7 @@ class ExemplarSpec(_Spec):
     )
     texts: list[str] | None = Field(None, description="Exemplar texts written inline.")
     min_ratio: float = Field(
-        3.0, gt=0, description="Fit exemplar mean ≥ min_ratio × the mean on every negative group."
+        3.0, gt=0, le=MAX_RATIO, description="Fit exemplar mean ≥ min_ratio × the mean on every negative group."
     )
     min_precision: float = Field(
         0.5, ge=0, le=1,
@@ -131,10 +147,10 @@ class ExemplarSpec(_Spec):
                     "(cg_gate/families/_select.py).",
     )
     reference_weight: float = Field(
-        3.0, ge=0, description="Weight of the reference set against one other family in precision."
+        3.0, ge=0, le=MAX_RATIO, description="Weight of the reference set against one other family in precision."
     )
-    top_k: int | None = Field(25, ge=1, description="Keep only the k most precise members.")
-    min_fire: int = Field(3, ge=1, description="A member must fire on at least this many fit exemplars.")
+    top_k: int | None = Field(25, ge=1, le=MAX_COUNT, description="Keep only the k most precise members.")
+    min_fire: int = Field(3, ge=1, le=MAX_COUNT, description="A member must fire on at least this many fit exemplars.")
     contrast: bool = Field(
         True, description="Other families' exemplars are negatives too (not only the reference)."
     )
@@ -165,8 +181,10 @@ class ExemplarSpec(_Spec):
 
 
 class MatchSpec(_Spec):
-    labels: list[str] = Field(default_factory=list, description="Regexes searched in feature labels.")
-    ids: list[Annotated[int, Field(ge=0)]] = Field(default_factory=list, description="Feature ids.")
+    labels: list[Annotated[str, Field(min_length=1, max_length=MAX_PATTERN_CHARS)]] = Field(
+        default_factory=list, description="Regexes (RE2 syntax) searched in feature labels.")
+    ids: list[Annotated[int, Field(ge=0, le=MAX_FEATURE_ID)]] = Field(
+        default_factory=list, description="Feature ids.")
     exemplars: ExemplarSpec | None = Field(None, description="Texts that define the family.")
 
     @model_validator(mode="after")
@@ -236,7 +254,7 @@ class CoverageRule(_RuleBase):
     check: Literal["coverage"]
     concept: str
     min_covered_fraction: float | None = Field(None, ge=0, le=1)
-    min_mean_chi_bench: float | None = Field(None, ge=0)
+    min_mean_chi_bench: float | None = Field(None, ge=0, le=MAX_RATIO)
     suites: list[str] | None = Field(None, min_length=1)
 
     @model_validator(mode="after")
@@ -331,7 +349,7 @@ class FidelityRule(_RuleBase):
 class StabilityRule(_RuleBase):
     check: Literal["stability"]
     concept: str
-    max_std: float = Field(ge=0, description="Largest std of χ_model(F) under random item drops.")
+    max_std: float = Field(ge=0, le=MAX_RATIO, description="Largest std of χ_model(F) under random item drops.")
 
     def describe(self) -> str:
         return (f"χ_model on family {self._fam()} moves by a standard deviation of at most "
@@ -407,10 +425,19 @@ class WaiverScope(_Spec):
 class Waiver(_Spec):
     rule: str = Field(description="Id of the rule waived.")
     scope: WaiverScope = Field(default_factory=WaiverScope)
-    reason: str = Field(min_length=1, description="Why the rule is waived.")
+    reason: str = Field(min_length=1, description="Why the rule is waived (not blank).")
     ticket: str | None = Field(None, description="Tracking ticket.")
-    approved_by: str = Field(min_length=1, description="Who approved the waiver.")
-    expires: dt.date = Field(description="Last day on which the waiver applies (ISO date).")
+    approved_by: str = Field(min_length=1, description="Who approved the waiver (not blank).")
+    expires: dt.date = Field(description="Last day on which the waiver applies (ISO date); at "
+                                         "most waiver_policy.max_days after the judging date.")
+
+    @field_validator("reason", "approved_by")
+    @classmethod
+    def _not_blank(cls, v: str) -> str:
+        v = v.strip()
+        if not v:
+            raise ValueError("must not be blank: say who approved the waiver and why")
+        return v
 
     @field_validator("rule", mode="before")
     @classmethod
@@ -448,6 +475,14 @@ class WaiverSet(_Spec):
         return self._digest
 
 
+class WaiverPolicySpec(_Spec):
+    max_days: int = Field(
+        180, ge=1, le=MAX_WAIVER_DAYS,
+        description="Longest a waiver may run: its expiry at most this many days after the date "
+                    "the policy is judged on.",
+    )
+
+
 # --------------------------------------------------------------------------- the policy
 
 
@@ -472,6 +507,8 @@ class Policy(_Spec):
     concepts: dict[str, ConceptSpec] = Field(default_factory=dict)
     rules: list[Rule] = Field(default_factory=list)
     waivers: list[Waiver] = Field(default_factory=list)
+    waiver_policy: WaiverPolicySpec = Field(default_factory=WaiverPolicySpec,
+                                            description="Limits on waivers.")
 
     _path: Path | None = PrivateAttr(default=None)
     _digest: str | None = PrivateAttr(default=None)

@@ -83,8 +83,9 @@ def _check_score(value: Any, path: Path, line: int | None, what: str) -> float |
         score = float(value)
     except (TypeError, ValueError):
         raise SuiteError(f"{what} {value!r} is not a number", path=path, line=line) from None
-    if math.isnan(score):
-        return None
+    if not math.isfinite(score):
+        raise SuiteError(f"{what} {value!r} is not a finite number", path=path, line=line,
+                         fix="import a per-item metric that lies in [0, 1] (accuracy, exact match)")
     if not 0.0 <= score <= 1.0:
         raise SuiteError(f"{what} {score} is outside [0, 1]", path=path, line=line,
                          fix="import a per-item metric that lies in [0, 1] (accuracy, exact match)")

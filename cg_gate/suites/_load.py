@@ -48,10 +48,11 @@ from __future__ import annotations
 import csv
 import hashlib
 import json
+import math
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Iterable
+from typing import Any, Callable, Iterable
 
 from pydantic import ValidationError
 
@@ -208,7 +209,7 @@ def parse_mapping(text: str) -> dict[str, str]:
 
 def _read_text(path: Path) -> str:
     try:
-        return path.read_text(encoding="utf-8")
+        return path.read_text(encoding="utf-8-sig")  # a byte-order mark is accepted
     except UnicodeDecodeError as exc:
         raise SuiteError(f"suite file is not UTF-8 text ({exc.reason})", path=path,
                          fix="save the file as UTF-8") from None
@@ -240,7 +241,8 @@ def _load_document(path: Path, *, name: str | None, scorer: Any) -> Suite:
         key_lines = ({k: marks.keys[at + (k,)].line for k in raw if at + (k,) in marks.keys}
                      if isinstance(raw, dict) else {})
         rows.append(_Row(raw, marks.value(at).line, index, key_lines))
-    return _build(path, header, rows, name=name, default_scorer=scorer, source=str(path))
+    return _build(path, header, rows, name=name, default_scorer=scorer, source=str(path),
+                  line_of=lambda keys: marks.value(keys).line)
 
 
 def _check_header(header: dict[str, Any], path: Path, line_of) -> None:
@@ -273,7 +275,9 @@ def _load_jsonl(path: Path, *, name: str | None, scorer: Any) -> Suite:
             _check_header(header, path, lambda key, n=lineno: n)
             continue
         rows.append(_Row(obj, lineno, len(rows)))
-    return _build(path, header, rows, name=name, default_scorer=scorer, source=str(path))
+    header_line = 1 if header else None
+    return _build(path, header, rows, name=name, default_scorer=scorer, source=str(path),
+                  line_of=lambda keys: header_line)
 
 
 def _load_csv(path: Path, *, name: str | None, mapping: dict[str, str] | None, scorer: Any) -> Suite:
@@ -284,7 +288,13 @@ def _load_csv(path: Path, *, name: str | None, mapping: dict[str, str] | None, s
     rows = []
     for index, record in enumerate(reader):
         # DictReader's line_num is the physical line of the record's end; the header is line 1
-        rows.append(_Row(_map_record(record, mapping), reader.line_num, index))
+        try:
+            row = _map_record(record, mapping)
+        except ValueError as exc:
+            raise SuiteError(str(exc), path=path, line=reader.line_num,
+                             fix="write the score as a number in [0, 1], or leave the cell empty"
+                             ) from None
+        rows.append(_Row(row, reader.line_num, index))
     return _build(path, {}, rows, name=name, default_scorer=scorer, source=str(path),
                   provenance={"loader": "csv", "mapping": mapping})
 
@@ -311,7 +321,11 @@ def _map_record(record: dict[str, Any], mapping: dict[str, str]) -> dict[str, An
     used = set(mapping.values())
     row: dict[str, Any] = {fld: record[col] for fld, col in mapping.items()}
     if isinstance(row.get("score"), str):
-        row["score"] = float(row["score"]) if row["score"].strip() else None
+        text = row["score"].strip()
+        try:
+            row["score"] = float(text) if text else None
+        except ValueError:
+            raise ValueError(f"score {row['score']!r} is not a number") from None
     extra = {k: v for k, v in record.items() if k not in used and k is not None}
     if extra:
         row["metadata"] = _jsonable(extra)
@@ -445,24 +459,35 @@ def _build(
     default_scorer: Any,
     source: str,
     provenance: dict[str, Any] | None = None,
+    line_of: Callable[[tuple[Any, ...]], int | None] = lambda keys: None,
 ) -> Suite:
     meta = header.get("metadata") or {}
     defaults = header.get("defaults") or {}
     for key in defaults:
         if key not in _DEFAULT_KEYS:
             raise SuiteError(f"unknown key {key!r} in defaults", path=path,
+                             line=line_of(("defaults", key)),
                              fix=f"use only {', '.join(sorted(_DEFAULT_KEYS))}")
+
+    def category_line(cname: Any) -> int | None:
+        return line_of(("categories", cname))
+
     suite_name = name or meta.get("name") or re.sub(r"\W+", "-", Path(str(path)).stem).strip("-") or "suite"
     categories: dict[str, Category] = {}
     category_defaults: dict[str, dict[str, Any]] = {}
     for cname, cval in (header.get("categories") or {}).items():
+        if cval is not None and not isinstance(cval, dict):
+            raise SuiteError(f"category {cname!r} must be a mapping, not {type(cval).__name__}",
+                             path=path, line=category_line(cname),
+                             fix=f"write it as '{cname}: {{purpose: ..., severity: "
+                                 f"{'|'.join(_SEVERITIES)}}}'")
         cval = dict(cval or {})
         category_defaults[cname] = {k: cval.pop(k) for k in ("system_prompt", "scorer", "scorers") if k in cval}
         try:
             categories[str(cname)] = Category(**cval)
         except ValidationError as exc:
             raise SuiteError(f"category {cname!r}: {_first_error(exc)}", path=path,
-                             fix=f"give each category `purpose:` and `severity:` ({'|'.join(_SEVERITIES)})") from None
+                             line=category_line(cname), fix=f"give each category `purpose:` and `severity:` ({'|'.join(_SEVERITIES)})") from None
     if default_scorer is not None and not (defaults.get("scorer") or defaults.get("scorers")):
         defaults = {**defaults, "scorer": default_scorer}
 
@@ -540,6 +565,10 @@ def _build_item(
     category = str(data.get("category") or defaults.get("category") or "default")
     cdefs = category_defaults.get(category, {})
     system_prompt = data.get("system_prompt", cdefs.get("system_prompt", defaults.get("system_prompt")))
+    if system_prompt is not None and not isinstance(system_prompt, str):
+        raise SuiteError(f"system_prompt must be text, not {type(system_prompt).__name__}",
+                         path=path, line=at("system_prompt") if "system_prompt" in data else line,
+                         fix="write the system prompt as a quoted string")
     raw_input = data.get("messages", data.get("input"))
     messages = _messages(raw_input, system_prompt, path, at("input") if "input" in data else at("messages"))
     if "scorer" in data or "scorers" in data:
@@ -559,7 +588,12 @@ def _build_item(
         target = str(target)
     if isinstance(target, list):
         target = [str(t) for t in target]
-    score = data.get("score")
+    score = _item_score(data.get("score"), item_id, path, at("score"))
+    metadata = data.get("metadata")
+    if metadata is not None and not isinstance(metadata, dict):
+        raise SuiteError(f"item {item_id!r}: metadata must be a mapping, not "
+                         f"{type(metadata).__name__}", path=path, line=at("metadata"),
+                         fix="write metadata as key: value pairs, e.g. metadata: {source: faq}")
     try:
         return Item(
             id=item_id,
@@ -570,15 +604,45 @@ def _build_item(
             combine=data.get("combine") or defaults.get("combine") or "all",
             category=category,
             severity=severity,
-            metadata=dict(data.get("metadata") or {}),
+            metadata=_jsonable(dict(metadata or {})),
             response=data.get("response"),
-            score=float(score) if score is not None else None,
+            score=score,
             reason=data.get("reason"),
         )
     except (ValidationError, ValueError, TypeError) as exc:
         msg = _first_error(exc) if isinstance(exc, ValidationError) else str(exc)
         raise SuiteError(f"item {item_id!r}: {msg}", path=path, line=line,
                          fix=f"severity is one of {'|'.join(_SEVERITIES)}; combine is all|weighted; score is a number in [0,1]") from None
+
+
+def _item_score(value: Any, item_id: str, path: Path | str, line: int | None) -> float | None:
+    """An imported score: a finite number in [0, 1] (true/false read as 1/0), or None."""
+    if value is None:
+        return None
+    fix = "write the score as a number from 0 to 1, or leave it out to score the response here"
+    shown = repr(value) if len(repr(value)) <= 40 else repr(value)[:39] + "…"
+    if isinstance(value, bool):
+        return float(value)
+    if isinstance(value, str) and value.strip():
+        try:
+            value = float(value)
+        except ValueError:
+            raise SuiteError(f"item {item_id!r}: score {shown} is not a number", path=path,
+                             line=line, fix=fix) from None
+    if not isinstance(value, (int, float)):
+        raise SuiteError(f"item {item_id!r}: score {shown} is not a number", path=path,
+                         line=line, fix=fix)
+    try:
+        score = float(value)
+    except OverflowError:  # an integer beyond any float
+        score = math.inf
+    if not math.isfinite(score):
+        raise SuiteError(f"item {item_id!r}: score {shown} is not a finite number", path=path,
+                         line=line, fix=fix)
+    if not 0.0 <= score <= 1.0:
+        raise SuiteError(f"item {item_id!r}: score {shown} is outside [0, 1]", path=path,
+                         line=line, fix=fix)
+    return score
 
 
 # ----------------------------------------------------------------------------- writing
