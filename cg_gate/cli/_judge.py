@@ -8,6 +8,7 @@ from typing import Any, Callable
 
 import click
 
+from cg_gate._terminal import clean, echo
 from cg_gate.cli._command import Group, verbosity
 from cg_gate.errors import ConfigError
 
@@ -112,20 +113,20 @@ def calibrate(ctx: click.Context, model: str, rubric: str, human: Path, out: Pat
     (ff, fp), (pf, pp) = record["confusion"]
     n = record["n_items"]
     if verbosity(ctx) < 0:  # --quiet: the figures in one line
-        click.echo(f"κ {_fmt(record['kappa'])} [{_fmt(record['kappa_low'])}, "
-                   f"{_fmt(record['kappa_high'])}] on {n} items; {out}")
+        echo(f"κ {_fmt(record['kappa'])} [{_fmt(record['kappa_low'])}, "
+             f"{_fmt(record['kappa_high'])}] on {n} items; {clean(out)}")
         return
-    click.echo(f"judge {model} on {len(labelled)} human-labelled items "
-               f"({n} compared, {record['n_unparseable']} judge outputs unreadable)")
-    click.echo(f"accuracy {_fmt(record['accuracy'])}; Cohen's κ {_fmt(record['kappa'])} "
-               f"[{_fmt(record['kappa_low'])}, {_fmt(record['kappa_high'])}] "
-               f"({confidence:.0%} bootstrap, {bootstrap} resamples)")
-    click.echo("                 judge fail  judge pass")
-    click.echo(f"  person fail    {ff:>10}  {fp:>10}")
-    click.echo(f"  person pass    {pf:>10}  {pp:>10}")
+    echo(f"judge {clean(model)} on {len(labelled)} human-labelled items "
+         f"({n} compared, {record['n_unparseable']} judge outputs unreadable)")
+    echo(f"accuracy {_fmt(record['accuracy'])}; Cohen's κ {_fmt(record['kappa'])} "
+         f"[{_fmt(record['kappa_low'])}, {_fmt(record['kappa_high'])}] "
+         f"({confidence:.0%} bootstrap, {bootstrap} resamples)")
+    echo("                 judge fail  judge pass")
+    echo(f"  person fail    {ff:>10}  {fp:>10}")
+    echo(f"  person pass    {pf:>10}  {pp:>10}")
     if not n:
-        click.echo("warning: no judge output held a readable score, so agreement cannot be "
-                   "measured; check that the judge model follows the JSON reply format")
+        echo("warning: no judge output held a readable score, so agreement cannot be "
+             "measured; check that the judge model follows the JSON reply format")
     elif n < 20:
-        click.echo(f"note: {n} compared items; calibrate on 20–30 or more before trusting the judge")
-    click.echo(f"calibration: {out} (digest {record['digest'][:16]}…)")
+        echo(f"note: {n} compared items; calibrate on 20–30 or more before trusting the judge")
+    echo(f"calibration: {clean(out)} (digest {record['digest'][:16]}…)")
