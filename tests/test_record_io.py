@@ -36,3 +36,13 @@ def test_a_hostile_key_in_an_invalid_record_is_quoted_inert(tmp_path):
     text = err.value.render()
     assert "\n" not in text
     assert "invalid results record at 'concepts.0.chi_bench.\\n::error::evil'" in text
+
+
+def test_a_binary_or_directory_results_path_is_a_clear_error(tmp_path):
+    binary = tmp_path / "results.json"
+    binary.write_bytes(b"\x89PNG\r\n\x1a\n\xff\xfe\x00")
+    with pytest.raises(ResultsError, match="not UTF-8 JSON text") as err:
+        read_results(binary)
+    assert err.value.exit_code == 2 and err.value.path == str(binary)
+    with pytest.raises(ResultsError, match="is a directory"):
+        read_results(tmp_path)

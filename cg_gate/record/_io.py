@@ -87,6 +87,12 @@ def read_results(path: Path) -> GateRun:
     except json.JSONDecodeError as exc:
         raise ResultsError(f"not valid JSON ({exc.msg})", path=path, line=exc.lineno,
                            column=exc.colno, fix="regenerate the file with `cg-gate run`") from None
+    except UnicodeDecodeError as exc:
+        raise ResultsError(f"not UTF-8 JSON text (byte {exc.start} cannot be decoded)", path=path,
+                           fix="pass the results.json that `cg-gate run` wrote") from None
+    except IsADirectoryError:
+        raise ResultsError("is a directory, not a results file", path=path,
+                           fix="pass the results.json inside it") from None
     if not isinstance(data, dict):
         raise ResultsError("not a cg-gate results object", path=path,
                            fix="pass the results.json that `cg-gate run` wrote")
