@@ -22,12 +22,14 @@ setup: $(VENV)/.installed
 demo: $(VENV)/.installed
 	$(VENV)/bin/cg-gate demo || test $$? -eq 1
 
+# The suite, then the GitHub Action end to end (below): `.ci/run` calls this.
 test: $(VENV)/.installed
 	$(PY) -m pytest -q
+	$(PY) -m pytest -q -m e2e tests/test_action_e2e.py
 
 # The GitHub Action end to end: act (self-hosted, offline, remote actions mapped to the
 # stand-ins in tests/data/act/) runs `uses: ./` on a tiny model three times — pass, fail,
-# could not judge. About 2 minutes on two busy cores; CI runs it after `make test`.
+# could not judge. About 2 minutes on two busy cores; part of `make test`.
 action-e2e: $(VENV)/.installed
 	$(PY) -m pytest -q -m e2e tests/test_action_e2e.py
 
