@@ -14,8 +14,10 @@ def test_mps_is_refused_before_anything_is_read(tmp_path) -> None:
     res = CliRunner().invoke(cli, ["run", "--device", "mps", "--out", str(tmp_path / "out"),
                                    "--cache-dir", str(tmp_path / "cache")])
     assert res.exit_code == 2, res.output
-    assert "mps" in res.output and "--device cpu" in res.output
+    assert "'mps' is not one of 'cpu', 'cuda', 'auto'" in res.output
     assert not (tmp_path / "cache").exists()
+    with pytest.raises(ConfigError, match="--device cpu, cuda or auto"):
+        LoadSettings.resolve(device="mps")
 
 
 def test_cpu_needs_no_torch_and_stays_cpu() -> None:

@@ -234,7 +234,10 @@ def model_options(f: Callable[..., Any]) -> Callable[..., Any]:
                      default=Path(".cg-gate-cache"), show_default=True,
                      help="Content-addressed cache of responses and activations."),
         click.option("--device", default="cpu", show_default=True,
-                     type=click.Choice(["cpu", "cuda", "mps", "auto"]), help="Torch device."),
+                     type=click.Choice(["cpu", "cuda", "auto"]),
+                     help="cpu, one cuda device, or auto: spread the model over the GPUs and "
+                          "CPU (and disk) with accelerate, bf16 on GPUs."),
+        max_memory_option,
         click.option("--dtype", default="auto", show_default=True,
                      type=click.Choice(["auto", "float32", "bfloat16", "float16"]),
                      help="Weights dtype."),
@@ -340,6 +343,35 @@ def probe_writable(path: Path, option: str) -> None:
                                if full else f"pass a writable {option}")) from None
 
 
+# ----------------------------------------------------------------- sharding and placement
+
+
+def shard_option(f: Callable[..., Any]) -> Callable[..., Any]:
+    """`--shard I/N`: run one slice of the items and write a shard record for `merge`."""
+    return click.option(
+        "--shard", metavar="I/N",
+        help="Run the I-th of N slices of the items (whole extraction batches, both "
+             "checkpoints) and write a shard record to --out instead of judging; join the "
+             "N records with `cg-gate merge`.")(f)
+
+
+def max_memory_option(f: Callable[..., Any]) -> Callable[..., Any]:
+    """`--max-memory 0=20GiB,cpu=60GiB`: the budget `--device auto` places weights within."""
+    return click.option(
+        "--max-memory", metavar="DEV=SIZE,...",
+        help="With --device auto: memory each device may hold, e.g. '0=20GiB,cpu=60GiB' "
+             "(GPU index, cpu, disk); layers past the budget are offloaded.")(f)
+
+
+def _placement(params: dict[str, Any]) -> dict[str, Any]:
+    """--device/--max-memory as LoadSettings fields."""
+    from cg_gate.models import parse_max_memory
+
+    max_memory = params.get("max_memory")
+    return {"device": params["device"],
+            "max_memory": parse_max_memory(max_memory) if max_memory else None}
+
+
 def build_config(params: dict[str, Any], *, with_gate: bool, quiet: bool = False):
     """Turn checked click parameters into a RunConfig; the load settings are decided here, once
     (an impossible device, or an --out or --cache-dir that cannot be written, is refused with
@@ -380,7 +412,7 @@ def build_config(params: dict[str, Any], *, with_gate: bool, quiet: bool = False
         fail_on=params.get("fail_on", "error"),
         cache_dir=params["cache_dir"],
         load=LoadSettings.resolve(
-            device=params["device"], dtype=params["dtype"], offline=params["offline"],
+            **_placement(params), dtype=params["dtype"], offline=params["offline"],
             allow_pickle=params["allow_pickle"], trust_remote_code=params["trust_remote_code"],
         ),
         batch_size=params["batch_size"],
@@ -398,4 +430,13 @@ def build_config(params: dict[str, Any], *, with_gate: bool, quiet: bool = False
         limit=params.get("limit"),
         validity=not params.get("no_validity", False),
         allow_external_paths=bool(params.get("allow_external_paths")),
+        shard=_shard(params.get("shard")),
     )
+
+
+def _shard(text: str | None):
+    if text is None:
+        return None
+    from cg_gate.pipeline import parse_shard
+
+    return parse_shard(text)

@@ -24,7 +24,7 @@ from cg_gate.models._load import (
     load_model,
     resolve_source,
 )
-from cg_gate.models._settings import DEVICE_CHOICES, DTYPE_CHOICES, LoadSettings
+from cg_gate.models._settings import DEVICE_CHOICES, DTYPE_CHOICES, LoadSettings, parse_max_memory
 from cg_gate.models._digest import combine_digests, dir_sha256, file_sha256
 
 __all__ = [
@@ -50,6 +50,7 @@ __all__ = [
     "generate_samples",
     "load_model",
     "parse_hook_name",
+    "parse_max_memory",
     "resolve_hook",
     "resolve_source",
 ]

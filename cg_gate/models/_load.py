@@ -10,6 +10,7 @@ from __future__ import annotations
 import importlib.util
 import json
 import re
+import weakref
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
@@ -43,6 +44,10 @@ class ModelSpec(BaseModel):
     adapter: str | None = Field(None, description="PEFT adapter directory merged on top.")
     dtype: Literal["auto", "float32", "bfloat16", "float16"] = Field("auto", description="Weights dtype.")
     device: Literal["cpu", "cuda", "auto"] = Field("auto", description="Device to run on.")
+    device_map: Literal["auto"] | None = Field(
+        None, description="'auto': accelerate spreads the model over the GPUs, CPU and disk.")
+    max_memory: dict[str, str] | None = Field(
+        None, description="With device_map: the memory each device may hold ('0', 'cpu', 'disk').")
     allow_pickle: bool = Field(False, description="Permit pickle weight files (*.bin, *.pt, ...).")
     trust_remote_code: bool = Field(False, description="Run model code shipped with the checkpoint.")
     offline: bool = Field(True, description="Resolve hub ids from the local cache only.")
@@ -72,7 +77,16 @@ class LoadedModel:
 
     @property
     def device(self) -> Any:
-        """The torch device the weights live on."""
+        """The torch device inputs go to: where the weights live, or for a model spread over
+        devices, where its first module (the embeddings) runs."""
+        import torch
+
+        placed = getattr(self.model, "hf_device_map", None)
+        if placed:
+            first = next(iter(placed.values()))
+            if isinstance(first, int) or str(first).startswith("cuda"):
+                return torch.device(f"cuda:{first}" if isinstance(first, int) else first)
+            return torch.device("cpu")  # cpu, or offloaded to disk and run on the cpu
         return next(self.model.parameters()).device
 
 
@@ -196,6 +210,52 @@ def _pick_dtype(spec: ModelSpec, device: str) -> Any:
     return getattr(torch, spec.dtype)
 
 
+def _max_memory(spec: ModelSpec) -> dict[int | str, str] | None:
+    """The --max-memory budget as accelerate takes it (GPU indices as ints)."""
+    if not spec.max_memory:
+        return None
+    return {int(k) if k.isdigit() else k: v for k, v in spec.max_memory.items()}
+
+
+def _offload_dir() -> str:
+    """A private folder for weights offloaded to disk (see `_remove_with`)."""
+    import tempfile
+
+    return tempfile.mkdtemp(prefix="cg-gate-offload-")
+
+
+def _remove_with(model: Any, path: str | None) -> None:
+    """Remove the offload folder `path` when `model` is collected (or at exit)."""
+    import shutil
+
+    if path is not None:
+        weakref.finalize(model, shutil.rmtree, path, True)
+
+
+def _dispatch(model: Any, spec: ModelSpec, dtype: Any) -> Any:
+    """Spread an already loaded model (an adapter merged on the CPU) over the devices."""
+    from accelerate import dispatch_model, infer_auto_device_map
+
+    device_map = infer_auto_device_map(
+        model, max_memory=_max_memory(spec), dtype=dtype,
+        no_split_module_classes=list(getattr(model, "_no_split_modules", None) or []))
+    offload = _offload_dir() if "disk" in device_map.values() else None
+    model = dispatch_model(model, device_map=device_map, offload_dir=offload)
+    model.hf_device_map = device_map
+    _remove_with(model, offload)
+    return model
+
+
+def placement(model: Any, device: str) -> str:
+    """What the record says about where the model ran: 'cpu', 'cuda', or
+    'auto (cuda:0, cpu, disk)' for a model spread over devices."""
+    placed = getattr(model, "hf_device_map", None)
+    if not placed:
+        return device
+    seen = dict.fromkeys(f"cuda:{v}" if isinstance(v, int) else str(v) for v in placed.values())
+    return f"auto ({', '.join(seen)})"
+
+
 def _merge_adapter(model: Any, spec: ModelSpec) -> tuple[Any, str]:
     adapter = Path(spec.adapter or "").expanduser()
     if not (adapter / "adapter_config.json").is_file():
@@ -251,6 +311,9 @@ def load_model(spec: ModelSpec) -> LoadedModel:
         kwargs["gguf_file"] = src.gguf_file
     else:
         kwargs["use_safetensors"] = is_safetensors
+    placed = spec.device_map == "auto"
+    # An adapter is merged on the CPU first, then the merged model is spread out.
+    place_on_load = placed and not spec.adapter
     try:
         tokenizer = AutoTokenizer.from_pretrained(str(src.directory), **{
             k: v for k, v in kwargs.items() if k != "use_safetensors"})
@@ -258,9 +321,18 @@ def load_model(spec: ModelSpec) -> LoadedModel:
         _refuse_remote_code(exc, spec, src.directory)
         raise ModelLoadError(f"cannot load the tokenizer: {exc}", path=src.directory,
                              fix="make sure the checkpoint ships its tokenizer files") from None
+    offload = _offload_dir() if place_on_load else None
+    load_kwargs = dict(kwargs)
+    if place_on_load:
+        load_kwargs.update(device_map="auto", max_memory=_max_memory(spec), offload_folder=offload)
     try:
-        model = AutoModelForCausalLM.from_pretrained(str(src.directory), dtype=dtype, **kwargs)
+        model = AutoModelForCausalLM.from_pretrained(str(src.directory), dtype=dtype,
+                                                     **load_kwargs)
     except Exception as exc:
+        if offload is not None:
+            import shutil
+
+            shutil.rmtree(offload, ignore_errors=True)
         _refuse_remote_code(exc, spec, src.directory)
         raise ModelLoadError(f"cannot load the model: {exc}", path=src.directory,
                              fix="check that this is a causal LM checkpoint transformers supports"
@@ -270,7 +342,12 @@ def load_model(spec: ModelSpec) -> LoadedModel:
     adapter_digest = None
     if spec.adapter:
         model, adapter_digest = _merge_adapter(model, spec)
-    model.to(device)
+    if place_on_load:
+        _remove_with(model, offload)
+    elif placed:
+        model = _dispatch(model, spec, dtype)
+    else:
+        model.to(device)
     model.eval()
 
     weight_digests = {p.name: file_sha256(p, sidecar=spec.digest_cache) for p in weights}
@@ -294,7 +371,7 @@ def load_model(spec: ModelSpec) -> LoadedModel:
         num_layers=len(layers),
         hidden_size=int(text_cfg.hidden_size),
         dtype=str(dtype).replace("torch.", ""),
-        device=device,
+        device=placement(model, device),
         weight_digests=weight_digests,
         digest=combine_digests(parts),
         tokenizer_digest=tok_digest,

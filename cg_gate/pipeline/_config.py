@@ -23,6 +23,18 @@ class SideConfig(BaseModel):
     adapter: str | None = Field(None, description="PEFT adapter directory applied on top.")
 
 
+class ShardSpec(BaseModel):
+    """`--shard I/N`: this run does the model passes of the I-th of N slices of the items."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    index: int = Field(ge=1, description="Which slice, 1-based.")
+    count: int = Field(ge=1, description="How many slices the items are cut into.")
+
+    def __str__(self) -> str:
+        return f"{self.index}/{self.count}"
+
+
 class RunConfig(BaseModel):
     """Arguments of `cg-gate run` (and `analyze`, which skips the policy)."""
 
@@ -67,3 +79,5 @@ class RunConfig(BaseModel):
     validity: bool = Field(True, description="Compute stability, ablation and overlap.")
     allow_external_paths: bool = Field(
         False, description="Let the policy read exemplar/reference files outside its directory.")
+    shard: ShardSpec | None = Field(
+        None, description="Run one slice of the items and write a shard record for `merge`.")
