@@ -17,7 +17,7 @@ HEAVY = ("torch", "transformers", "sae_lens")
 def test_help_lists_every_command():
     res = CliRunner().invoke(cli, ["--help"])
     assert res.exit_code == 0
-    for name in ("analyze", "run", "report", "policy", "suite", "labels", "ci", "demo"):
+    for name in ("analyze", "run", "report", "policy", "suite", "labels", "ci", "demo", "merge"):
         assert f"  {name}" in res.output
 
 
@@ -39,7 +39,8 @@ def _modules_after(args: list[str]) -> set[str]:
 
 
 def test_help_of_every_command_imports_no_heavy_library():
-    for args in (["--help"], ["run", "--help"], ["analyze", "--help"], ["demo", "--help"]):
+    for args in (["--help"], ["run", "--help"], ["analyze", "--help"], ["demo", "--help"],
+                 ["merge", "--help"]):
         loaded = _modules_after(args)
         assert not loaded & set(HEAVY), (args, loaded & set(HEAVY))
 

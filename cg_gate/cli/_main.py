@@ -32,6 +32,7 @@ _COMMANDS: dict[str, str] = {
     "ci": "cg_gate.cli._ci:ci",
     "demo": "cg_gate.cli._demo:demo",
     "judge": "cg_gate.cli._judge:judge",
+    "merge": "cg_gate.cli._merge:merge",
 }
 
 _HELP = {
@@ -45,6 +46,7 @@ _HELP = {
     "ci": "CI glue: GitHub outputs, job summary, annotations and PR comments.",
     "demo": "Run the embedded demo gate offline (SmolLM2-135M + its SAE).",
     "judge": "Calibrate the rubric judge against human labels (accuracy, Cohen's κ).",
+    "merge": "Join the shard records of `run --shard I/N` and judge the whole run.",
 }
 
 

@@ -5,12 +5,13 @@ from __future__ import annotations
 import click
 
 from cg_gate.cli._command import Command, detail, verbosity
-from cg_gate.cli._options import build_config, gate_options, model_options
+from cg_gate.cli._options import build_config, gate_options, model_options, shard_option
 
 
 @click.command("run", cls=Command)
 @model_options
 @gate_options
+@shard_option
 @click.pass_context
 def run(ctx: click.Context, **params) -> None:
     """Run the gate: suites → responses → concepts → verdicts → reports.
@@ -22,6 +23,9 @@ def run(ctx: click.Context, **params) -> None:
     from cg_gate.pipeline import run_gate
 
     config = build_config(params, with_gate=True, quiet=verbosity(ctx) < 0)
+    if config.shard is not None:
+        _run_shard(ctx, config, params)
+        return
     outcome = run_gate(config, arguments=_arguments(ctx, params))
     print_outcome(outcome, brief=verbosity(ctx) < 0)
     print_run_detail(ctx, outcome.run)
@@ -41,6 +45,16 @@ def print_run_detail(ctx: click.Context, run) -> None:
         if cut:
             detail(ctx, f"suite {suite.name}: first {cut['per_category']} items per category, "
                         f"{cut['items_kept']} of {cut['items_in_suite']}")
+
+
+def _run_shard(ctx: click.Context, config, params: dict) -> None:
+    """One shard's model passes: its record is written, nothing is judged yet (exit 0)."""
+    from cg_gate.pipeline import run_shard
+
+    done = run_shard(config, arguments=_arguments(ctx, params))
+    click.echo(f"shard {done.shard}: {done.n_items} of {done.n_total} items -> {done.path}")
+    click.echo("judge the run with `cg-gate merge` once every shard's record is in")
+    ctx.exit(0)
 
 
 def _arguments(ctx: click.Context, params: dict) -> dict:

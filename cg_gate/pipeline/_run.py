@@ -9,8 +9,10 @@ from __future__ import annotations
 
 import sys
 import time
+from dataclasses import dataclass
 from functools import partial
-from typing import Any
+from pathlib import Path
+from typing import Any, Callable
 
 from cg_gate._progress import quiet_library_bars
 from cg_gate._terminal import clean
@@ -26,7 +28,13 @@ from cg_gate.pipeline._analysis import (
 from cg_gate.pipeline._config import RunConfig
 from cg_gate.pipeline._fingerprint import env_offline
 from cg_gate.pipeline._handles import Checkpoint, SAEHandle
-from cg_gate.pipeline._inputs import find_calibrations, make_judge, read_inputs, read_labels
+from cg_gate.pipeline._inputs import (
+    Inputs,
+    find_calibrations,
+    make_judge,
+    read_inputs,
+    read_labels,
+)
 from cg_gate.pipeline._manifest import new_run_id, utc_now
 from cg_gate.pipeline._record import (
     Outcome,
@@ -36,12 +44,13 @@ from cg_gate.pipeline._record import (
     judge_info,
     write_outputs,
 )
-from cg_gate.pipeline._side import run_side
-from cg_gate.record import RunCache
+from cg_gate.pipeline._side import SideResult, run_side
+from cg_gate.record import GateRun, RunCache
 from cg_gate.render import check_writable
+from cg_gate.suites import Item
 
 
-class _Stages:
+class Stages:
     """Wall time per stage, and a one-line log to stderr."""
 
     def __init__(self, progress: bool) -> None:
@@ -89,13 +98,27 @@ def with_sampling(config: RunConfig, policy: Any) -> RunConfig:
         update={"samples_per_item": samples, "temperature": temperature})})
 
 
-def run_gate(config: RunConfig, *, arguments: dict[str, Any] | None = None) -> Outcome:
-    """Run the whole gate for `config`; write results.json and the reports to `config.out`."""
-    started = utc_now()
-    clock = RunClock(run_id=new_run_id(started), started=started, t0=time.perf_counter())
-    stages = _Stages(config.progress)
-    quiet_library_bars(config.progress)
-    env_offline(config.load.offline)
+@dataclass
+class ModelPasses:
+    """What the model passes produced, and what judging them needs besides."""
+
+    config: RunConfig  # with sampling decided
+    inputs: Inputs
+    items: list[Item]  # the items the passes ran on (all, or a shard's slice)
+    sae: Any  # SAEHandle, or anything with the SAE's `info`
+    labels: Any
+    labels_path: Path | None
+    judge: Any
+    calibrations: list[Any]
+    candidate: SideResult
+    baseline: SideResult | None = None
+
+
+def model_passes(config: RunConfig, stages: Stages,
+                 select: Callable[[list[Item]], list[Item]] | None = None,
+                 exemplars: bool = True) -> ModelPasses:
+    """Read the inputs and run each checkpoint over the items (`select` picks a slice of
+    them; `exemplars=False` skips the exemplar and reference texts)."""
     if config.baseline is not None and config.baseline_results is not None:
         raise ConfigError("give a baseline checkpoint or a baseline results.json, not both",
                           fix="drop one of the two baseline options")
@@ -104,6 +127,7 @@ def run_gate(config: RunConfig, *, arguments: dict[str, Any] | None = None) -> O
 
     stages.start("load")
     inputs = read_inputs(config)
+    items = select(inputs.items) if select is not None else inputs.items
     config = with_sampling(config, inputs.policy)
     cache = RunCache(config.cache_dir)
     sae = SAEHandle(config.sae, config.load, cache, stages.log)
@@ -113,41 +137,74 @@ def run_gate(config: RunConfig, *, arguments: dict[str, Any] | None = None) -> O
                      if config.baseline is not None else None)
     judge = make_judge(config.judge, config.load, cache, stages.log)
     calibrations = find_calibrations(config.judge, config.judge_calibrations)
-    side = partial(run_side, sae=sae, items=inputs.items, config=config, cache=cache, judge=judge,
+    side = partial(run_side, sae=sae, items=items, config=config, cache=cache, judge=judge,
                    log=stages.log)
+    texts = inputs.exemplar_texts if exemplars else ()
 
     stages.start("candidate")
-    cand = side(candidate, candidate=True,
-                exemplar_texts=inputs.exemplar_texts if baseline_ckpt is None else ())
+    cand = side(candidate, candidate=True, exemplar_texts=texts if baseline_ckpt is None else ())
     candidate.release()
     base = None
     if baseline_ckpt is not None:
         stages.start("baseline")
-        base = side(baseline_ckpt, candidate=False, exemplar_texts=inputs.exemplar_texts)
+        base = side(baseline_ckpt, candidate=False, exemplar_texts=texts)
         baseline_ckpt.release()
+    return ModelPasses(config=config, inputs=inputs, items=items, sae=sae, labels=labels,
+                       labels_path=labels_path, judge=judge, calibrations=calibrations,
+                       candidate=cand, baseline=base)
+
+
+def judge_passes(p: ModelPasses, stages: Stages, clock: RunClock,
+                 arguments: dict[str, Any] | None) -> tuple[GateRun, Callable[[], Outcome]]:
+    """Metrics → families → validity → verdicts → record over every item's rows; the record
+    and a function that writes it and the reports."""
+    config, inputs, cand, base, judge = p.config, p.inputs, p.candidate, p.baseline, p.judge
     baseline = baseline_of(inputs.items, base, config.baseline_results)
 
     stages.start("metrics")
     stages.log("computing concept metrics")
     metrics = concept_metrics(cand, inputs.items, baseline, inputs.analysis)
     stages.start("families")
-    families = concept_families(inputs.policy, labels, sae.info.d_sae,
+    families = concept_families(inputs.policy, p.labels, p.sae.info.d_sae,
                                 (base or cand).exemplars, metrics, cand, inputs.items, baseline)
     stages.start("validity")
     if config.validity:
         stages.log("stability, ablation and overlap checks")
-    validity = validity_checks(config.validity, cand, baseline, sae.info.training_fve, metrics,
+    validity = validity_checks(config.validity, cand, baseline, p.sae.info.training_fve, metrics,
                                families, inputs.items)
 
     stages.start("verdicts")
-    evaluation = verdicts(inputs.policy, families, validity, metrics, config.today or started.date(),
+    evaluation = verdicts(inputs.policy, families, validity, metrics,
+                          config.today or clock.started.date(),
                           consistency=sample_counts(inputs.items, cand),
-                          judge=judge_info(judge, inputs.items, calibrations))
+                          judge=judge_info(judge, inputs.items, p.calibrations))
 
     stages.start("record")
     results = StageResults(inputs=inputs, candidate=cand, baseline=baseline, metrics=metrics,
                            families=families, validity=validity, evaluation=evaluation,
-                           labels=labels, labels_path=labels_path, calibrations=calibrations)
-    run = assemble(config, results, sae, judge, clock, stages.finish, arguments)
-    stages.log(f"writing reports to {config.out}/")
-    return write_outputs(run, config, inputs.items, cand)
+                           labels=p.labels, labels_path=p.labels_path,
+                           calibrations=p.calibrations)
+    run = assemble(config, results, p.sae, judge, clock, stages.finish, arguments)
+
+    def write() -> Outcome:
+        stages.log(f"writing reports to {config.out}/")
+        return write_outputs(run, config, inputs.items, cand)
+
+    return run, write
+
+
+def start_clock() -> RunClock:
+    """The run's id and start time."""
+    started = utc_now()
+    return RunClock(run_id=new_run_id(started), started=started, t0=time.perf_counter())
+
+
+def run_gate(config: RunConfig, *, arguments: dict[str, Any] | None = None) -> Outcome:
+    """Run the whole gate for `config`; write results.json and the reports to `config.out`."""
+    clock = start_clock()
+    stages = Stages(config.progress)
+    quiet_library_bars(config.progress)
+    env_offline(config.load.offline)
+    passes = model_passes(config, stages)
+    _run, write = judge_passes(passes, stages, clock, arguments)
+    return write()

@@ -13,6 +13,15 @@ from cg_gate.record._cache import (
     settings_key,
 )
 
+from cg_gate.record._merge import (
+    ShardRecord,
+    ShardSide,
+    check_shards,
+    read_shard,
+    shard_file_name,
+    shard_paths,
+    write_shard,
+)
 from cg_gate.record._io import (
     atomic_write_bytes,
     atomic_write_text,
@@ -120,6 +129,8 @@ __all__ = [
     "SaliencyFile",
     "SampleRecord",
     "Severity",
+    "ShardRecord",
+    "ShardSide",
     "SignOff",
     "StabilitySummary",
     "StageCost",
@@ -134,13 +145,18 @@ __all__ = [
     "atomic_write_bytes",
     "atomic_write_text",
     "category_breakdown",
+    "check_shards",
     "dump_results",
     "length_stats",
     "read_results",
     "read_saliency",
+    "read_shard",
     "response_key",
     "settings_key",
+    "shard_file_name",
+    "shard_paths",
     "summarise",
     "write_results",
     "write_saliency",
+    "write_shard",
 ]
