@@ -123,6 +123,10 @@ def capture_at_hook(
     """Run the model up to `hook` and return the residual stream there, (batch, seq, d).
 
     The forward pass is cut at the hook: blocks above it never run, nor does the head.
+    On a model spread over devices (`--device auto`) the residual is returned where the
+    hook's block ran — another GPU, or the CPU for offloaded blocks; callers move it to
+    where they compute (the SAE's device). accelerate's per-block hooks have already put
+    offloaded weights back when the capture hook stops the pass.
     """
     captured: list[torch.Tensor] = []
 

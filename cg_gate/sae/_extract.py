@@ -261,6 +261,8 @@ def _run_batch(model: LoadedModel, sae: LoadedSAE, hook: Any, batch: list[Extrac
 
     device = model.device
     hidden = capture_at_hook(model.model, hook, ids.to(device), attn.to(device))
+    # The hook's block may run on another device than the inputs (a model spread with
+    # --device auto): select where the residual is, compute where the SAE is.
     sel = counted.to(hidden.device)
     x = hidden[sel].to(device=sae.device, dtype=torch.float32)  # (N, d_in)
     rows = sel.nonzero()[:, 0].to(sae.device)  # item of each counted token
