@@ -52,7 +52,8 @@ _HELP = {
 
 # Top-level modules of the optional extras -> the extra that installs them.
 _EXTRAS = {name: "model" for name in ("torch", "transformers", "sae_lens", "transformer_lens",
-                                      "scipy", "safetensors", "gguf", "peft", "datasets", "tqdm")}
+                                      "scipy", "safetensors", "gguf", "peft", "datasets", "tqdm",
+                                      "accelerate")}
 _EXTRAS["weasyprint"] = "pdf"
 
 

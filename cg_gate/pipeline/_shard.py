@@ -319,6 +319,9 @@ def merge_shards(paths: Sequence[Path], *, out: Path, formats: list[str] | None 
     from cg_gate.pipeline._run import ModelPasses, Stages, judge_passes, start_clock
     from cg_gate.record import RunCache
 
+    from cg_gate.render import check_writable
+
+    check_writable(out)  # a bad --out fails before any shard is read
     shards = check_shards([read_shard(p) for p in shard_paths(paths)])
     first = shards[0]
     update: dict[str, Any] = {"out": Path(out), "shard": None, "progress": progress}
