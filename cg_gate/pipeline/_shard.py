@@ -12,7 +12,9 @@ unsharded run's digest.
 Exactness holds for the activations whenever the read text is known before the run:
 `--token-text prompt` (the default), or imported responses. Generated responses are
 generated per shard; with greedy decoding they match the unsharded run unless batching
-noise flips a near-tie, and a shared response cache makes them identical.
+noise flips a near-tie, and a shared response cache makes them identical. Sampled
+responses (temperature above 0) are seeded per generation batch, so they differ from the
+unsharded run's: the merged record is then a sound run with a digest of its own.
 """
 
 from __future__ import annotations
