@@ -162,3 +162,19 @@ def test_response_cache_round_trip_and_corruption(tmp_path):
     with pytest.warns(CacheCorruptionWarning):
         assert cache.get(key) is None
     assert not path.exists()
+
+
+def test_cache_keys_follow_the_dtype_the_weights_ran_in():
+    from cg_gate.models._generate import _response_keys
+    from cg_gate.record import GenerationSettings, ModelInfo
+    from cg_gate.suites import Item
+
+    def info(dtype: str) -> ModelInfo:
+        return ModelInfo(id="m", architecture="llama", num_layers=2, hidden_size=8, dtype=dtype,
+                         device="cpu", digest="d" * 64, tokenizer_digest="t" * 64)
+
+    items = [Item(id="a", suite="s", messages=[ChatMessage(role="user", content="hi")])]
+    f32, bf16 = info("float32"), info("bfloat16")
+    # float32 keeps the plain weight digest, so caches written before stay valid
+    assert f32.compute_digest == "d" * 64
+    assert _response_keys(f32, GenerationSettings(), items) != _response_keys(bf16, GenerationSettings(), items)

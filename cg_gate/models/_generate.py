@@ -26,7 +26,7 @@ if TYPE_CHECKING:  # pragma: no cover
 
 def _response_keys(info: ModelInfo, settings: GenerationSettings, items: Sequence[Item],
                    sample: int = 0) -> list[str]:
-    return ResponseCache.keys_for(info.digest, info.chat_template_digest, settings,
+    return ResponseCache.keys_for(info.compute_digest, info.chat_template_digest, settings,
                                   [it.input_digest() for it in items], sample=sample)
 
 

@@ -63,6 +63,12 @@ class ModelInfo(_Model):
         None, description="sha256 of the chat template, None when the tokenizer has none."
     )
 
+    @property
+    def compute_digest(self) -> str:
+        """What cached responses and activations are keyed on: the weights and the dtype they ran
+        in (a bf16 run must not reuse float32 entries). float32 keeps the plain weight digest."""
+        return self.digest if self.dtype == "float32" else f"{self.digest}+{self.dtype}"
+
 
 class SAEInfo(_Model):
     source: str = Field(description="'release/sae_id' from the sae-lens registry, or a directory.")

@@ -358,7 +358,7 @@ def extract(
 
 def _activation_keys(model: ModelInfo, sae: SAEInfo, policy: TokenPolicy,
                      inputs: Sequence[ExtractionInput]) -> list[str]:
-    return ActivationCache.keys_for(model.digest, sae.digest, sae.hook, policy,
+    return ActivationCache.keys_for(model.compute_digest, sae.digest, sae.hook, policy,
                                     [inp.key for inp in inputs])
 
 
