@@ -177,4 +177,5 @@ def test_cache_keys_follow_the_dtype_the_weights_ran_in():
     f32, bf16 = info("float32"), info("bfloat16")
     # float32 keeps the plain weight digest, so caches written before stay valid
     assert f32.compute_digest == "d" * 64
-    assert _response_keys(f32, GenerationSettings(), items) != _response_keys(bf16, GenerationSettings(), items)
+    settings = GenerationSettings(mode="generate", max_new_tokens=4)
+    assert _response_keys(f32, settings, items) != _response_keys(bf16, settings, items)
