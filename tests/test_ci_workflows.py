@@ -26,7 +26,8 @@ EXAMPLES = ROOT / "examples" / "model-repo" / ".github" / "workflows"
 GATE = EXAMPLES / "cg-gate.yml"
 BASELINE = EXAMPLES / "cg-gate-baseline.yml"
 COMMENT = EXAMPLES / "cg-gate-comment.yml"
-ALL = [CI, RELEASE, GATE, BASELINE, COMMENT]
+SHARDED = EXAMPLES / "cg-gate-sharded.yml"
+ALL = [CI, RELEASE, GATE, BASELINE, COMMENT, SHARDED]
 # The one action not owned by GitHub, pinned to a commit (it receives the OIDC token).
 PYPI_PUBLISH = "pypa/gh-action-pypi-publish@ed0c53931b1dc9bd32cbe73a98c7f6766f8a527e"
 
@@ -204,3 +205,24 @@ def test_example_comment_workflow_is_fork_safe() -> None:
     assert post["env"]["HEAD_SHA"] == "${{ github.event.workflow_run.head_sha }}"
     install = next(s for s in job["steps"] if "pip install" in s.get("run", ""))
     assert "[model" not in install["run"] and "torch" not in install["run"]  # the light install
+
+
+def test_sharded_example_runs_a_matrix_of_shards_and_one_merge_with_real_options() -> None:
+    from click.testing import CliRunner
+
+    from cg_gate.cli import cli
+
+    wf = _load(SHARDED)
+    shard, gate = wf["jobs"]["shard"], wf["jobs"]["gate"]
+    assert shard["strategy"]["matrix"]["shard"] == [1, 2, 3, 4] and gate["needs"] == "shard"
+    script = "\n".join(s.get("run", "") for job in (shard, gate) for s in job["steps"])
+    assert '--shard "${SHARD}/4"' in script and "cg-gate merge shards --out report" in script
+    # every option the workflow passes exists on the command it is passed to
+    commands = re.findall(r"cg-gate ((?:ci github )?\w+)((?:\\\n|[^\n])*)", script)
+    checked = set()
+    for name, rest in commands:
+        helptext = CliRunner().invoke(cli, [*name.split(), "--help"]).output
+        for option in re.findall(r"(?<![\w-])(--[a-z][a-z-]+)", rest):
+            assert option in helptext, (name, option)
+            checked.add(option)
+    assert {"--shard", "--sae", "--policy", "--out", "--comment", "--exit-code"} <= checked
