@@ -80,8 +80,9 @@ def test_system_prompt_prepended_only_when_item_has_none(tiny_loaded, monkeypatc
                                                     ChatMessage(role="user", content="hi")])
     generate(tiny_loaded, [_items()[0], with_system], _settings(system_prompt="Be terse.", batch_size=1),
              cache=None, progress=False)
-    assert "<|im_start|>system\nBe terse.<|im_end|>" in seen[0]
-    assert "Be terse." not in seen[1] and "Own rules." in seen[1]
+    plain, own = sorted(seen, key=lambda text: "Own rules." in text)  # batches run shortest first
+    assert "<|im_start|>system\nBe terse.<|im_end|>" in plain and "Own rules." not in plain
+    assert "Be terse." not in own and "Own rules." in own
 
 
 def test_cache_regenerates_only_what_changed(tiny_loaded, tmp_path, monkeypatch):
@@ -111,3 +112,52 @@ def test_zero_max_new_tokens_is_a_config_error(tiny_loaded):
 
 def test_complete_is_greedy_on_user_prompts(tiny_loaded):
     assert complete(tiny_loaded, PROMPTS[:2], 5) == [_argmax_loop(tiny_loaded, p, 5) for p in PROMPTS[:2]]
+
+
+def _spy_generate(loaded, monkeypatch) -> list[tuple[list[str], int]]:
+    """Records each `model.generate` call: its decoded prompts and the new tokens it produced."""
+    calls: list[tuple[list[str], int]] = []
+    real = loaded.model.generate
+
+    def spy(*args, **kwargs):
+        out = real(*args, **kwargs)
+        width = int(kwargs["input_ids"].shape[1])
+        calls.append((loaded.tokenizer.batch_decode(kwargs["input_ids"], skip_special_tokens=True),
+                      int(out.shape[1]) - width))
+        return out
+
+    monkeypatch.setattr(loaded.model, "generate", spy)
+    return calls
+
+
+def test_batches_are_formed_by_prompt_length_and_answers_return_in_item_order(tiny_loaded, monkeypatch):
+    prompts = ["a much longer question about the capital of France and its rivers, please",
+               "hi", "a medium sized question here", "yes", "the second longest prompt of them all, by far"]
+    alone = [generate(tiny_loaded, [it], _settings(batch_size=1), cache=None, progress=False)[0]
+             for it in _items(prompts)]
+    calls = _spy_generate(tiny_loaded, monkeypatch)
+    batched = generate(tiny_loaded, _items(prompts), _settings(batch_size=2), cache=None, progress=False)
+    assert batched == alone
+    groups = [{next(p for p in prompts if p in text) for text in texts} for texts, _ in calls]
+    assert groups == [{"hi", "yes"}, {"a medium sized question here",
+                                      "the second longest prompt of them all, by far"},
+                      {prompts[0]}]
+
+
+def test_decoding_stops_once_every_response_holds_a_stop_string(tiny_loaded, monkeypatch):
+    items = _items()[:2]
+    full = generate(tiny_loaded, items, _settings(max_new_tokens=12, batch_size=2), cache=None,
+                    progress=False)
+    assert all(len(t) >= 4 for t in full)
+    stops = [full[0][1:3], full[1][1:3]]  # each response holds one of them within its first tokens
+    calls = _spy_generate(tiny_loaded, monkeypatch)
+    cut = generate(tiny_loaded, items, _settings(max_new_tokens=12, batch_size=2, stop=stops), cache=None,
+                   progress=False)
+    assert cut == [truncate_at_stop(t, stops) for t in full]
+    assert len(calls) == 1 and calls[0][1] < 12  # the batch ended before the cap
+
+
+def test_without_stop_strings_a_batch_decodes_to_the_cap(tiny_loaded, monkeypatch):
+    calls = _spy_generate(tiny_loaded, monkeypatch)
+    generate(tiny_loaded, _items()[:2], _settings(max_new_tokens=12, batch_size=2), cache=None, progress=False)
+    assert [n for _, n in calls] == [12]

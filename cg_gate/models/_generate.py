@@ -67,10 +67,39 @@ def _messages(item: Item, system_prompt: str | None) -> list[dict[str, str]]:
     return msgs
 
 
+class _StopWhenAllHaveStopped:
+    """Stopping criterion: a row is done once its decoded continuation holds a stop string.
+
+    `model.generate` already ends a row at EOS and the whole batch when every row is done;
+    this adds the run's stop strings, so a batch stops decoding as soon as every response
+    is cut anyway. Text before the first stop string never changes once it is generated,
+    so `truncate_at_stop` gives the same response as decoding to the cap.
+    """
+
+    def __init__(self, tokenizer: Any, prompt_len: int, stop: Sequence[str]) -> None:
+        self.tokenizer = tokenizer
+        self.prompt_len = prompt_len
+        self.stop = [s for s in stop if s]
+
+    def __call__(self, input_ids: Any, scores: Any, **kwargs: Any) -> Any:
+        import torch
+
+        new = input_ids[:, self.prompt_len:]
+        texts = self.tokenizer.batch_decode(new, skip_special_tokens=True)
+        return torch.tensor([any(s in t for s in self.stop) for t in texts], dtype=torch.bool,
+                            device=input_ids.device)
+
+
 def _generate_texts(loaded: LoadedModel, prompts: list[str], *, max_new_tokens: int,
-                    temperature: float, top_p: float, seed: int) -> list[str]:
-    """One left-padded batch through `model.generate`; the decoded continuations."""
+                    temperature: float, top_p: float, seed: int,
+                    stop: Sequence[str] = ()) -> list[str]:
+    """One left-padded batch through `model.generate`; the decoded continuations.
+
+    Decoding ends when every row has produced EOS or one of the `stop` strings (the texts
+    are not cut here; `truncate_at_stop` does that).
+    """
     import torch
+    from transformers import StoppingCriteriaList
 
     tok = loaded.tokenizer
     templated = bool(getattr(tok, "chat_template", None))
@@ -83,6 +112,9 @@ def _generate_texts(loaded: LoadedModel, prompts: list[str], *, max_new_tokens: 
         kwargs.update(temperature=temperature, top_p=top_p)
     else:
         kwargs.update(temperature=None, top_p=None, top_k=None)
+    prompt_len = enc["input_ids"].shape[1]
+    if any(stop):
+        kwargs["stopping_criteria"] = StoppingCriteriaList([_StopWhenAllHaveStopped(tok, prompt_len, stop)])
     device = loaded.device
     with torch.inference_mode():
         out = loaded.model.generate(
@@ -90,10 +122,23 @@ def _generate_texts(loaded: LoadedModel, prompts: list[str], *, max_new_tokens: 
             attention_mask=enc["attention_mask"].to(device),
             max_new_tokens=max_new_tokens,
             pad_token_id=tok.pad_token_id,
+            use_cache=True,
             **kwargs,
         )
-    new = out[:, enc["input_ids"].shape[1]:]
+    new = out[:, prompt_len:]
     return [tok.decode(row, skip_special_tokens=True) for row in new]
+
+
+def _length_order(tokenizer: Any, prompts: Sequence[str]) -> list[int]:
+    """Indices of `prompts` from the fewest tokens to the most (ties in input order).
+
+    Batches of similar length carry little left padding, so less work per batch.
+    """
+    if not prompts:
+        return []
+    templated = bool(getattr(tokenizer, "chat_template", None))
+    ids = tokenizer(list(prompts), add_special_tokens=not templated)["input_ids"]
+    return sorted(range(len(prompts)), key=lambda i: (len(ids[i]), i))
 
 
 def generate(
@@ -108,8 +153,10 @@ def generate(
     """One response per item, in item order (greedy when temperature is 0).
 
     Cached responses are reused; the rest are generated in batches of
-    `settings.batch_size`, each batch seeded with `settings.seed + sample`. `sample` picks
-    which of an item's samples this pass makes (its cache key and its seed).
+    `settings.batch_size`, formed from prompts of similar token length (so little
+    padding), each batch seeded with `settings.seed + sample`. `sample` picks which of an
+    item's samples this pass makes (its cache key and its seed). A batch stops decoding
+    once every response has reached EOS or a stop string.
     """
     if settings.max_new_tokens < 1:
         raise ConfigError(f"max_new_tokens must be at least 1 to generate (got {settings.max_new_tokens})",
@@ -119,14 +166,15 @@ def generate(
     todo = [i for i, r in enumerate(out) if r is None]
     bar = progress_bar("generate", len(items), done=len(items) - len(todo), enabled=progress)
     batch = max(1, settings.batch_size)
+    prompts = {i: _prompt_text(loaded.tokenizer, _messages(items[i], settings.system_prompt)) for i in todo}
+    order = [todo[j] for j in _length_order(loaded.tokenizer, [prompts[i] for i in todo])]
     try:
-        for lo in range(0, len(todo), batch):
-            idx = todo[lo:lo + batch]
-            prompts = [_prompt_text(loaded.tokenizer, _messages(items[i], settings.system_prompt))
-                       for i in idx]
-            texts = _generate_texts(loaded, prompts, max_new_tokens=settings.max_new_tokens,
+        for lo in range(0, len(order), batch):
+            idx = order[lo:lo + batch]
+            texts = _generate_texts(loaded, [prompts[i] for i in idx],
+                                    max_new_tokens=settings.max_new_tokens,
                                     temperature=settings.temperature, top_p=settings.top_p,
-                                    seed=settings.seed + sample)
+                                    seed=settings.seed + sample, stop=settings.stop)
             for i, text in zip(idx, texts):
                 text = truncate_at_stop(text, settings.stop)
                 out[i] = text
