@@ -1,10 +1,11 @@
 """Cold and warm timings of the embedded demo (DESIGN §6: cold < 5 min, warm < 3 s, no model).
 
-Runs `cg-gate demo` twice in subprocesses on one fresh cache: cold, then warm with an
-edited policy (a threshold changed), and prints both wall times and whether the warm run
-loaded a model. Then splits the warm run: `cg-gate report` re-renders the warm record as
+Runs `cg-gate demo` in subprocesses on one fresh cache: cold, then warm with an edited
+policy (a threshold changed), with and without the PDF, and prints the wall times and
+whether a warm run loaded a model. Then splits the warm run: `cg-gate report` re-renders the warm record as
 the PDF alone and as the other formats alone, and the pipeline's own wall time is read
-from the record's manifest.
+from the record's manifest. The cold run's stage times (load, candidate, baseline, ...)
+show where a cold demo spends its time.
 
     python benchmarks/bench_demo.py [--keep DIR]
 """
@@ -45,23 +46,31 @@ def main() -> None:
                             str(work / "cache"), "--no-progress"], work)
     warm, rc2, out2 = _run(["demo", "--out", str(work / "warm"), "--cache-dir",
                             str(work / "cache"), "--policy", str(edited), "--no-progress"], work)
-    loaded = "loading model" in out2
+    nopdf, rc3, out3 = _run(["demo", "--out", str(work / "warm-nopdf"), "--cache-dir",
+                             str(work / "cache"), "--policy", str(edited), "--formats", "html,md,junit,sarif",
+                             "--no-progress"], work)
+    loaded = "loading model" in out2 or "loading model" in out3
     results = work / "warm" / "results.json"
     pdf_only, _, _ = _run(["report", str(results), "--format", "pdf", "--out", str(work / "pdf")], work)
     others, _, _ = _run(["report", str(results), "--format", "html,md,junit,sarif,json",
                          "--out", str(work / "others")], work)
     empty, _, _ = _run(["--version"], work)
     pipeline = json.loads(results.read_text())["manifest"]["wall_time_s"] if results.exists() else float("nan")
+    cold_results = work / "cold" / "results.json"
+    stages = json.loads(cold_results.read_text())["manifest"]["stage_times_s"] if cold_results.exists() else {}
     print(f"cold demo:  {cold:7.1f} s  (exit {rc1}; target < 300 s)")
     print(f"warm demo:  {warm:7.1f} s  (exit {rc2}; target < 3 s; model loaded: {loaded})")
+    print(f"warm demo without the PDF: {nopdf:5.1f} s  (exit {rc3}; target < 3 s)")
     print(f"warm / cold: {warm / cold:.4f}")
+    print("cold run, the record's stage times: "
+          + ", ".join(f"{name} {secs:.1f} s" for name, secs in stages.items()))
     print("warm run, split (each a separate process):")
     print(f"  interpreter + CLI start (cg-gate --version): {empty:5.2f} s")
     print(f"  pipeline, cached activations (manifest):     {pipeline:5.2f} s")
     print(f"  cg-gate report --format pdf:                 {pdf_only:5.2f} s")
     print(f"  cg-gate report --format html,md,junit,sarif,json: {others:5.2f} s")
-    if rc1 not in (0, 1) or rc2 not in (0, 1):
-        print(out1[-3000:], out2[-3000:], sep="\n----\n")
+    if rc1 not in (0, 1) or rc2 not in (0, 1) or rc3 not in (0, 1):
+        print(out1[-3000:], out2[-3000:], out3[-3000:], sep="\n----\n")
         sys.exit(1)
     if not opts.keep:
         shutil.rmtree(work, ignore_errors=True)

@@ -157,6 +157,7 @@ def main() -> None:
 
     print(f"{'items':>6} {'tokens':>7} {'extract s':>10} {'trunc s':>8} {'full s':>7} "
           f"{'extract/trunc':>13} {'trunc/full':>10} {'run s':>6} {'peak RSS +MB':>12}")
+    peaks: dict[int, float] = {}
     for n in sizes:
         inputs = make_inputs(n, seed=n)
         # Whole-suite extraction once, for peak memory and wall time.
@@ -165,6 +166,7 @@ def main() -> None:
             ex = extract(loaded, sae, inputs, token_policy=policy, cache=None,
                          batch_size=args.batch_size, progress=False)
             run_s = time.perf_counter() - t0
+        peaks[n] = mem.delta_mb
         # Ratios: the three measurements interleaved batch by batch (the machine's load
         # drifts; neighbours in time see the same load), best of `repeats` per batch.
         tot = {"extract": 0.0, "trunc": 0.0, "full": 0.0}
@@ -179,6 +181,12 @@ def main() -> None:
         e, tr, fu = tot["extract"], tot["trunc"], tot["full"]
         print(f"{n:>6} {ex.tokens_processed:>7} {e:>10.3f} {tr:>8.3f} {fu:>7.3f} "
               f"{e / tr:>13.3f} {tr / fu:>10.3f} {run_s:>6.2f} {mem.delta_mb:>12.1f}", flush=True)
+    small, large = min(peaks), max(peaks)
+    if large > small:
+        # Flat: the peak is set by one batch (activations, SAE codes), not by the suite.
+        print(f"peak RSS growth at {large} items / at {small} items: "
+              f"{peaks[large]:.1f} / {peaks[small]:.1f} MB "
+              f"(flat is about 1x; growing with the suite would be {large / small:.0f}x)")
 
 
 if __name__ == "__main__":
