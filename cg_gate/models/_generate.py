@@ -67,7 +67,7 @@ def _messages(item: Item, system_prompt: str | None) -> list[dict[str, str]]:
     return msgs
 
 
-class _StopWhenAllHaveStopped:
+class _StopStrings:
     """Stopping criterion: a row is done once its decoded continuation holds a stop string.
 
     `model.generate` already ends a row at EOS and the whole batch when every row is done;
@@ -114,7 +114,7 @@ def _generate_texts(loaded: LoadedModel, prompts: list[str], *, max_new_tokens: 
         kwargs.update(temperature=None, top_p=None, top_k=None)
     prompt_len = enc["input_ids"].shape[1]
     if any(stop):
-        kwargs["stopping_criteria"] = StoppingCriteriaList([_StopWhenAllHaveStopped(tok, prompt_len, stop)])
+        kwargs["stopping_criteria"] = StoppingCriteriaList([_StopStrings(tok, prompt_len, stop)])
     device = loaded.device
     with torch.inference_mode():
         out = loaded.model.generate(
