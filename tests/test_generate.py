@@ -161,3 +161,13 @@ def test_without_stop_strings_a_batch_decodes_to_the_cap(tiny_loaded, monkeypatc
     calls = _spy_generate(tiny_loaded, monkeypatch)
     generate(tiny_loaded, _items()[:2], _settings(max_new_tokens=12, batch_size=2), cache=None, progress=False)
     assert [n for _, n in calls] == [12]
+
+
+def test_sampled_batches_keep_item_order(tiny_loaded, monkeypatch):
+    # A sampled response depends on its batch's random stream, so sampling does not reorder.
+    prompts = ["a much longer question about the capital of France and its rivers, please", "hi", "yes"]
+    calls = _spy_generate(tiny_loaded, monkeypatch)
+    generate(tiny_loaded, _items(prompts), _settings(batch_size=2, temperature=1.0), cache=None,
+             progress=False)
+    groups = [[next(p for p in prompts if p in text) for text in texts] for texts, _ in calls]
+    assert groups == [[prompts[0], "hi"], ["yes"]]

@@ -153,8 +153,8 @@ def generate(
     """One response per item, in item order (greedy when temperature is 0).
 
     Cached responses are reused; the rest are generated in batches of
-    `settings.batch_size`, formed from prompts of similar token length (so little
-    padding), each batch seeded with `settings.seed + sample`. `sample` picks which of an
+    `settings.batch_size` (greedy: formed from prompts of similar token length, so little
+    padding; sampling: in item order), each batch seeded with `settings.seed + sample`. `sample` picks which of an
     item's samples this pass makes (its cache key and its seed). A batch stops decoding
     once every response has reached EOS or a stop string.
     """
@@ -167,7 +167,11 @@ def generate(
     bar = progress_bar("generate", len(items), done=len(items) - len(todo), enabled=progress)
     batch = max(1, settings.batch_size)
     prompts = {i: _prompt_text(loaded.tokenizer, _messages(items[i], settings.system_prompt)) for i in todo}
-    order = [todo[j] for j in _length_order(loaded.tokenizer, [prompts[i] for i in todo])]
+    # Greedy responses do not depend on which prompts share a batch, so batches are formed by
+    # length; a sampled response does (the batch's seeded random stream), so sampling keeps
+    # item order and its batches stay the same as in any other run of these items.
+    order = (todo if settings.temperature > 0 else
+             [todo[j] for j in _length_order(loaded.tokenizer, [prompts[i] for i in todo])])
     try:
         for lo in range(0, len(order), batch):
             idx = order[lo:lo + batch]
