@@ -6,16 +6,16 @@ from pathlib import Path
 
 import click
 
-from cg_gate.cli._options import parse_formats
+from cg_gate.cli._command import Command, verbosity
+from cg_gate.cli._options import format_options
 
 
-@click.command("merge")
+@click.command("merge", cls=Command)
 @click.argument("shards", nargs=-1, required=True,
                 type=click.Path(path_type=Path, exists=True))
 @click.option("--out", type=click.Path(path_type=Path, file_okay=False), required=True,
               help="Output directory for results.json and the reports.")
-@click.option("--formats", callback=parse_formats, default=None,
-              help="Report formats [default: the ones the shards were run with].")
+@format_options(default=(), extra_help=" Without it: the formats the shards were run with.")
 @click.option("--no-progress", is_flag=True, help="No progress messages.")
 @click.pass_context
 def merge(ctx: click.Context, shards: tuple[Path, ...], out: Path, formats: list[str] | None,
@@ -31,11 +31,9 @@ def merge(ctx: click.Context, shards: tuple[Path, ...], out: Path, formats: list
     from cg_gate.cli._console import print_outcome
     from cg_gate.pipeline import merge_shards
 
-    given = ctx.get_parameter_source("formats")
-    explicit = given is not None and given.name.lower() not in ("default", "default_map")
     outcome, fail_on = merge_shards(
-        list(shards), out=out, formats=formats if explicit else None,
+        list(shards), out=out, formats=formats or None,
         arguments={"passed": {"shards": [str(s) for s in shards], "out": str(out)}},
-        progress=not no_progress)
-    print_outcome(outcome)
+        progress=not no_progress and verbosity(ctx) >= 0)
+    print_outcome(outcome, brief=verbosity(ctx) < 0)
     ctx.exit(outcome.run.exit_code(fail_on))

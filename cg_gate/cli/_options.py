@@ -56,8 +56,9 @@ def format_options(*, always_json: bool = True,
     callback = _format_callback(always_json=always_json, default=default)
     shown = "all but model-index" if default == DEFAULT_FORMATS else ",".join(default)
     written = "; results.json is always written" if always_json else ""
-    help_text = (f"Report formats, comma-separated or repeated, from {', '.join(FORMATS)} "
-                 f"[default: {shown}]{written}.{extra_help}")
+    defaults = f" [default: {shown}]" if default else ""
+    help_text = (f"Report formats, comma-separated or repeated, from {', '.join(FORMATS)}"
+                 f"{defaults}{written}.{extra_help}")
 
     def decorator(f: Callable[..., Any]) -> Callable[..., Any]:
         f = alias("--formats", replaces="formats", replacement_flag="--format", multiple=True,
