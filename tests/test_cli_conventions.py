@@ -11,6 +11,7 @@ import click
 import pytest
 from click.testing import CliRunner
 
+from builders import TINY_SUITE
 from cg_gate import __version__
 from cg_gate.cli import cli
 from cg_gate.cli._command import DeprecatedAlias
@@ -341,22 +342,7 @@ def test_first_items_keeps_the_first_n_of_each_category_and_records_the_cut():
 
 # --------------------------------------------------------------------------- runs on a tiny model
 
-SUITE = """\
-apiVersion: cg-gate/v1
-kind: Suite
-metadata: {name: tiny, version: "1"}
-defaults: {scorer: {name: regex, args: {must_include: ["."]}}}
-categories:
-  facts: {purpose: Facts, severity: high}
-  chat: {purpose: Small talk, severity: low}
-items:
-  - {id: q1, input: "What is the capital of France?", category: facts}
-  - {id: q2, input: "The quick brown fox jumps over the lazy dog.", category: chat}
-  - {id: q3, input: "Please summarise the following paragraph in one sentence.", category: chat}
-  - {id: q4, input: "I cannot help with that request.", category: facts}
-  - {id: q5, input: "What is the capital of Spain? Madrid.", category: facts}
-  - {id: q6, input: "Tell me about the lazy dog and the brown fox.", category: chat}
-"""
+SUITE = TINY_SUITE % {"pattern": "."}
 
 TINY_POLICY = """\
 apiVersion: cg-gate/v1

@@ -10,26 +10,11 @@ import pytest
 import scipy.sparse as sp
 from click.testing import CliRunner
 
-from builders import build_tiny_model, build_tiny_sae
+from builders import TINY_SUITE, build_tiny_model, build_tiny_sae
 from cg_gate.cli import cli
 from cg_gate.record import read_results
 
-SUITE = """\
-apiVersion: cg-gate/v1
-kind: Suite
-metadata: {name: tiny, version: "1"}
-defaults: {scorer: {name: regex, args: {must_include: ["%(pattern)s"]}}}
-categories:
-  facts: {purpose: Facts, severity: high}
-  chat: {purpose: Small talk, severity: low}
-items:
-  - {id: q1, input: "What is the capital of France?", category: facts}
-  - {id: q2, input: "The quick brown fox jumps over the lazy dog.", category: chat}
-  - {id: q3, input: "Please summarise the following paragraph in one sentence.", category: chat}
-  - {id: q4, input: "I cannot help with that request.", category: facts}
-  - {id: q5, input: "What is the capital of Spain? Madrid.", category: facts}
-  - {id: q6, input: "Tell me about the lazy dog and the brown fox.", category: chat}
-"""
+SUITE = TINY_SUITE
 
 POLICY = """\
 apiVersion: cg-gate/v1
