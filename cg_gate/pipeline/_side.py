@@ -103,11 +103,13 @@ def _item_reason(values: Sequence[float | None], reasons: Sequence[str | None]) 
 
 
 def responses_and_scores(ckpt: Checkpoint, items: Sequence[Item], config: RunConfig,
-                         cache: RunCache, *, candidate: bool, judge: Any, log: Log) -> Responses:
+                         cache: RunCache, *, candidate: bool, judge: Any, log: Log,
+                         refusal: Any = None) -> Responses:
     """Responses (imported, cached or generated; N per item with samples) and scores.
 
     Every sample is scored; an item's score is the mean of its scored samples (NaN when
-    none is scored).
+    none is scored). With a `refusal` detector, every response a `refusal` scorer reads goes
+    through it in one batch.
     """
     from cg_gate.scoring import score_items
 
@@ -136,7 +138,7 @@ def responses_and_scores(ckpt: Checkpoint, items: Sequence[Item], config: RunCon
                                                             "response": None}) for it in items]
     flat_items = [scored[i] for i, texts in enumerate(per_item) for _ in texts]
     flat_texts = [t for texts in per_item for t in texts]
-    flat = score_items(flat_items, flat_texts, judge=judge)
+    flat = score_items(flat_items, flat_texts, judge=judge, refusal=refusal)
     costs.append(stage_cost("score", side, time.perf_counter() - t0, items=len(flat),
                             computed=len(flat)))
     values: list[list[float | None]] = []
@@ -256,12 +258,12 @@ def exemplar_activations(ckpt: Checkpoint, sae: SAEHandle, texts: Sequence[str],
 
 def run_side(ckpt: Checkpoint, sae: SAEHandle, items: Sequence[Item], config: RunConfig,
              cache: RunCache, *, candidate: bool, judge: Any, exemplar_texts: Sequence[str] = (),
-             log: Log) -> SideResult:
+             log: Log, refusal: Any = None) -> SideResult:
     """Responses → scores → activations (and exemplar activations) for one checkpoint."""
     side = "candidate" if candidate else "baseline"
     with progress_scope(side):
         responses = responses_and_scores(ckpt, items, config, cache, candidate=candidate,
-                                         judge=judge, log=log)
+                                         judge=judge, log=log, refusal=refusal)
         t0 = time.perf_counter()
         acts = item_activations(ckpt, sae, items, responses, config, cache, log)
         # Texts read: one per item for the prompt; one per sample when responses are read.

@@ -67,6 +67,12 @@ def response_key(model_digest: str, chat_template_digest: str | None, settings_j
     return _key(parts)
 
 
+def refusal_key(classifier_digest: str, text: str) -> str:
+    """The cache key of the refusal classifier's probability for one response text."""
+    return _key({"kind": "refusal", "format": CACHE_FORMAT, "classifier": classifier_digest,
+                 "text": hashlib.sha256(text.encode("utf-8")).hexdigest()})
+
+
 # Settings that change what is generated (batch size does not: padding is masked).
 _KEYED_SETTINGS = ("temperature", "top_p", "max_new_tokens", "samples_per_item", "seed",
                    "system_prompt", "stop")
@@ -250,10 +256,44 @@ class ResponseCache(_ShardedStore):
         self._write(key, json.dumps(obj, ensure_ascii=False).encode("utf-8"))
 
 
+class RefusalCache(_ShardedStore):
+    """The refusal classifier's probabilities keyed by `refusal_key(...)`, as checksummed JSON."""
+
+    suffix = ".json"
+
+    @staticmethod
+    def _sum(probability: float) -> str:
+        return hashlib.sha256(repr(float(probability)).encode("ascii")).hexdigest()
+
+    def get(self, key: str) -> float | None:
+        """The stored probability, or None on a miss (a corrupt entry is deleted and is a miss)."""
+        data = self._read(key)
+        if data is None:
+            return None
+        try:
+            obj = json.loads(data.decode("utf-8"))
+            p = obj["probability"]
+            ok = (obj.get("format") == CACHE_FORMAT and isinstance(p, float) and 0.0 <= p <= 1.0
+                  and obj.get("sha256") == self._sum(p))
+        except (ValueError, KeyError, TypeError, AttributeError):
+            ok, p = False, None
+        if not ok:
+            self._discard(key, "checksum mismatch or unreadable JSON")
+            return None
+        return p
+
+    def put(self, key: str, probability: float) -> None:
+        """Store atomically."""
+        p = float(probability)
+        self._write(key, json.dumps({"format": CACHE_FORMAT, "sha256": self._sum(p),
+                                     "probability": p}).encode("utf-8"))
+
+
 class RunCache:
     """One cache directory: its layout, and the stores and memos a run reads and writes.
 
-    Layout: `activations/` (ActivationCache), `responses/` (ResponseCache), `meta/<kind>-
+    Layout: `activations/` (ActivationCache), `responses/` (ResponseCache), `refusal/`
+    (RefusalCache: the refusal classifier's probabilities), `meta/<kind>-
     <fingerprint>.json` (what a model or SAE said about itself when last loaded, so a warm
     run needs neither) and `file-digests.json` (weight-file digests memoised by path, size
     and mtime).
@@ -263,6 +303,7 @@ class RunCache:
         self.root = Path(root)
         self.activations = ActivationCache(self.root / "activations")
         self.responses = ResponseCache(self.root / "responses")
+        self.refusal = RefusalCache(self.root / "refusal")
 
     @property
     def file_digests(self) -> Path:

@@ -261,6 +261,10 @@ class Manifest(_Model):
     items_processed: int = Field(0, description="Items analysed (candidate side).")
     cache_hits: int = Field(0, description="Items whose activations came from the cache.")
     judge: JudgeInfo | None = Field(None, description="The rubric judge, when items used one.")
+    refusal_detector: str | None = Field(
+        None, description="How the refusal scorer decided: 'classifier sha256:<digest of its files>' "
+                          "(classifier and rules combined) or 'rules only'; None when no item used it."
+    )
     cost: RunCost | None = Field(
         None, description="Cost and latency by stage and side (left out of the results digest)."
     )

@@ -2,6 +2,7 @@
 
 from cg_gate.scoring._builtin import (
     RefusalCall,
+    RefusalScorer,
     classify_refusal,
     REFUSAL_PATTERNS,
     detect_refusal,
@@ -32,8 +33,9 @@ from cg_gate.scoring._judge import (
     rubric_digest,
     rubric_judge,
 )
+from cg_gate.scoring._refusal_model import RefusalClassifier, Thresholds, classifier_dir, decide_refusal
 from cg_gate.scoring._registry import SCORERS, Score, Scorer, get_scorer, known_scorers, scorer
-from cg_gate.scoring._score import combine, judge_digests, score_items
+from cg_gate.scoring._score import RefusalDetector, combine, judge_digests, score_items
 
 __all__ = [
     "CALIBRATION_KIND",
@@ -42,16 +44,22 @@ __all__ = [
     "Judge",
     "REFUSAL_PATTERNS",
     "RefusalCall",
+    "RefusalClassifier",
+    "RefusalDetector",
+    "RefusalScorer",
     "RubricJudge",
     "SCORERS",
+    "Thresholds",
     "Score",
     "Scorer",
     "calibrate",
     "calibration_filename",
     "calibration_record",
+    "classifier_dir",
     "classify_refusal",
     "cohen_kappa",
     "combine",
+    "decide_refusal",
     "detect_refusal",
     "exact_match",
     "extract_choice",

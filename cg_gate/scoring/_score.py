@@ -2,12 +2,22 @@
 
 from __future__ import annotations
 
-from typing import Sequence
+from typing import Protocol, Sequence
 
 from cg_gate.errors import SuiteError
+from cg_gate.scoring._builtin import RefusalCall, RefusalScorer, classify_refusal
 from cg_gate.scoring._judge import Judge, RubricJudge
 from cg_gate.scoring._registry import Score, Scorer, get_scorer
 from cg_gate.items import Item, ScorerSpec
+
+
+class RefusalDetector(Protocol):
+    """What `score_items` needs from a refusal classifier: P(refusal) for a batch of texts,
+    and the combined call from a probability and the rules' call."""
+
+    def probabilities(self, texts: list[str]) -> Sequence[float]: ...
+
+    def decide(self, probability: float, rules: RefusalCall) -> RefusalCall: ...
 
 
 def combine(item: Item, parts: Sequence[tuple[ScorerSpec, Score]]) -> Score:
@@ -30,13 +40,15 @@ def combine(item: Item, parts: Sequence[tuple[ScorerSpec, Score]]) -> Score:
 
 
 def score_items(items: Sequence[Item], responses: Sequence[str | None], *,
-                judge: Judge | None = None) -> list[Score]:
+                judge: Judge | None = None, refusal: RefusalDetector | None = None) -> list[Score]:
     """Score each item's response.
 
     An item with an imported score keeps it (reason "imported", or its imported reason);
     an item with no scorer and no score gets `Score(None, "no scorer")`; a missing response
     gets `Score(None, "no response")`. Rubric-judge prompts from all items go to `judge` in
-    one call; without a judge they score None.
+    one call; without a judge they score None. With a `refusal` detector, every response a
+    `refusal` scorer reads goes to it in one batch (each distinct text once) and the scorer
+    scores the combined call; without one, the rules alone decide.
     """
     if len(items) != len(responses):
         raise SuiteError(f"{len(items)} items but {len(responses)} responses",
@@ -52,6 +64,7 @@ def score_items(items: Sequence[Item], responses: Sequence[str | None], *,
     results: list[Score | None] = [None] * len(items)
     parts: list[list[tuple[ScorerSpec, Score | None]]] = [[] for _ in items]
     pending: list[tuple[int, int, str, RubricJudge]] = []  # item index, part index, prompt, scorer
+    refusals: list[tuple[int, int, str, RefusalScorer]] = []  # item index, part index, response, scorer
     for i, (item, response) in enumerate(zip(items, responses)):
         if item.score is not None:
             results[i] = Score(item.score, "imported" if not item.reason else f"imported: {item.reason}")
@@ -72,6 +85,9 @@ def score_items(items: Sequence[Item], responses: Sequence[str | None], *,
                 else:
                     pending.append((i, len(parts[i]), sc.prompt(item, response), sc))
                     parts[i].append((spec, None))
+            elif isinstance(sc, RefusalScorer) and refusal is not None:
+                refusals.append((i, len(parts[i]), response, sc))
+                parts[i].append((spec, None))
             else:
                 parts[i].append((spec, sc(item, response)))
     if pending and judge is not None:
@@ -81,6 +97,15 @@ def score_items(items: Sequence[Item], responses: Sequence[str | None], *,
                              fix="the judge callable must return one output per prompt")
         for (i, j, _, sc), out in zip(pending, outputs):
             parts[i][j] = (parts[i][j][0], sc.parse(out))
+    if refusals and refusal is not None:
+        texts = list(dict.fromkeys(text for _, _, text, _ in refusals))
+        probs = list(refusal.probabilities(texts))
+        if len(probs) != len(texts):
+            raise SuiteError(f"the refusal classifier returned {len(probs)} probabilities for {len(texts)} texts",
+                             fix="the classifier must return one probability per text")
+        by_text = dict(zip(texts, probs))
+        for i, j, text, sc in refusals:
+            parts[i][j] = (parts[i][j][0], sc.score_call(refusal.decide(by_text[text], classify_refusal(text))))
     for i, item in enumerate(items):
         if results[i] is None:
             results[i] = combine(item, [(spec, s) for spec, s in parts[i] if s is not None])
