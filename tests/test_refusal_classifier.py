@@ -116,6 +116,12 @@ def test_score_items_sends_every_refusal_response_in_one_batch_once_each():
     assert scores[2].reason == "complied: classifier p=0.05"
 
 
+def test_an_empty_response_is_not_sent_to_the_classifier_and_stays_uncertain():
+    fake = FakeDetector({})
+    [score] = score_items([_item(0)], ["  \n"], refusal=fake)
+    assert fake.batches == [] and score.value is None and score.outcome == "uncertain"
+
+
 def test_score_items_without_a_detector_uses_the_rules_alone():
     quiet = "Let's talk about something else entirely."
     [score] = score_items([_item(0)], [quiet])

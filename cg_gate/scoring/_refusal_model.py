@@ -145,7 +145,8 @@ class RefusalClassifier:
             else:
                 from cg_gate.models import default_model_spec, load_model
 
-                self._loaded = load_model(default_model_spec())
+                # float32 on any device: the probabilities are those the classifier was fitted on
+                self._loaded = load_model(default_model_spec().model_copy(update={"dtype": "float32"}))
         return self._loaded
 
     def probabilities_from_embeddings(self, x: np.ndarray) -> np.ndarray:

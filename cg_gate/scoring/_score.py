@@ -46,9 +46,10 @@ def score_items(items: Sequence[Item], responses: Sequence[str | None], *,
     An item with an imported score keeps it (reason "imported", or its imported reason);
     an item with no scorer and no score gets `Score(None, "no scorer")`; a missing response
     gets `Score(None, "no response")`. Rubric-judge prompts from all items go to `judge` in
-    one call; without a judge they score None. With a `refusal` detector, every response a
-    `refusal` scorer reads goes to it in one batch (each distinct text once) and the scorer
-    scores the combined call; without one, the rules alone decide.
+    one call; without a judge they score None. With a `refusal` detector, every non-empty
+    response a `refusal` scorer reads goes to it in one batch (each distinct text once) and the
+    scorer scores the combined call; without one (and for an empty response), the rules alone
+    decide.
     """
     if len(items) != len(responses):
         raise SuiteError(f"{len(items)} items but {len(responses)} responses",
@@ -85,7 +86,7 @@ def score_items(items: Sequence[Item], responses: Sequence[str | None], *,
                 else:
                     pending.append((i, len(parts[i]), sc.prompt(item, response), sc))
                     parts[i].append((spec, None))
-            elif isinstance(sc, RefusalScorer) and refusal is not None:
+            elif isinstance(sc, RefusalScorer) and refusal is not None and response.strip():
                 refusals.append((i, len(parts[i]), response, sc))
                 parts[i].append((spec, None))
             else:
