@@ -186,9 +186,10 @@ class RefusalModel:
     default model loaded (once) only for texts not cached; callable by `score_items` as a
     `RefusalDetector`. `description` is what the manifest records."""
 
-    def __init__(self, classifier: Any, cache: Any = None) -> None:
+    def __init__(self, classifier: Any, cache: Any = None, log: Any = None) -> None:
         self.classifier = classifier
         self._cache = cache
+        self._log = log or (lambda _m: None)
 
     @property
     def description(self) -> str:
@@ -198,6 +199,7 @@ class RefusalModel:
     def probabilities(self, texts: list[str]) -> list[float]:
         """P(refusal) per text, from the cache or one batched pass of the classifier."""
         if self._cache is None:
+            self._log(f"refusal classifier for {len(texts)} responses")
             return list(self.classifier.probabilities(texts))
         from cg_gate.record import refusal_key
 
@@ -205,6 +207,7 @@ class RefusalModel:
         out: list[float | None] = [self._cache.refusal.get(k) for k in keys]
         todo = [i for i, p in enumerate(out) if p is None]
         if todo:
+            self._log(f"refusal classifier for {len(todo)} responses ({len(texts) - len(todo)} cached)")
             made = list(self.classifier.probabilities([texts[i] for i in todo]))
             for i, p in zip(todo, made):
                 out[i] = float(p)
@@ -222,7 +225,7 @@ def uses_refusal(items: list[Item]) -> bool:
 
 
 def make_refusal_model(items: list[Item], cache: Any = None, warn: Any = None,
-                       classifier: Any = None, *, detector: str = "classifier",
+                       classifier: Any = None, *, detector: str = "classifier", log: Any = None,
                        ) -> tuple[RefusalModel | None, str | None]:
     """The refusal detector for a run and how the manifest names it.
 
@@ -246,7 +249,7 @@ def make_refusal_model(items: list[Item], cache: Any = None, warn: Any = None,
         from cg_gate.scoring import RefusalClassifier
 
         classifier = RefusalClassifier()
-    model = RefusalModel(classifier, cache)
+    model = RefusalModel(classifier, cache, log)
     return model, model.description
 
 

@@ -145,7 +145,7 @@ def model_passes(config: RunConfig, stages: Stages,
     judge = make_judge(config.judge, config.load, cache, stages.log)
     calibrations = find_calibrations(config.judge, config.judge_calibrations)
     refusal, refusal_detector = make_refusal_model(items, cache, _warn,
-                                                   detector=config.refusal_detector)
+                                                   detector=config.refusal_detector, log=stages.log)
     side = partial(run_side, sae=sae, items=items, config=config, cache=cache, judge=judge,
                    refusal=refusal, log=stages.log)
     texts = inputs.exemplar_texts if exemplars else ()
