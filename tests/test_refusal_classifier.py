@@ -256,7 +256,18 @@ items:
 
 
 @pytest.fixture(scope="module")
-def art(tmp_path_factory) -> Path:
+def few_references():
+    """The first 24 neutral reference texts instead of all of them: the runs stay seconds long."""
+    import cg_gate.families as families
+
+    texts = families.reference_texts()[:24]
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(families, "reference_texts", lambda spec=None: list(texts))
+        yield
+
+
+@pytest.fixture(scope="module")
+def art(tmp_path_factory, few_references) -> Path:
     root = tmp_path_factory.mktemp("refusal-run")
     build_tiny_model(root / "model", seed=0)
     build_tiny_sae(root / "sae", d_in=64, d_sae=256, hook="blocks.2.hook_resid_post")
@@ -323,6 +334,27 @@ def test_a_run_without_the_default_model_falls_back_to_rules_and_says_so_once(ar
     assert run.manifest.refusal_detector == "rules only"
     assert [it.score for it in run.items] == [0.0, 0.0, 1.0]
 
+
+def test_merged_shards_name_the_refusal_detector_the_shards_used(art, tmp_path, monkeypatch):
+    import cg_gate.scoring
+    from cg_gate.cli import cli
+
+    monkeypatch.setattr(cg_gate.scoring, "RefusalClassifier", FakeClassifier)
+    files = []
+    for i in (1, 2):
+        res = CliRunner().invoke(cli, [
+            "run", "--model", str(art / "model"), "--sae", str(art / "sae"), "--suite",
+            str(art / "suite.yaml"), "--out", str(tmp_path / f"s{i}"), "--cache-dir", str(tmp_path / "cache"),
+            "--max-new-tokens", "4", "--batch-size", "2", "--no-progress", "--formats", "json",
+            "--shard", f"{i}/2"], catch_exceptions=False)
+        assert res.exit_code == 0, res.output
+        files.append(str(tmp_path / f"s{i}" / f"cg-gate-shard-{i}-of-2.npz"))
+    res = CliRunner().invoke(cli, ["merge", *files, "--out", str(tmp_path / "m"), "--no-progress",
+                                   "--formats", "json"], catch_exceptions=False)
+    assert res.exit_code == 0, res.output
+    run = read_results(tmp_path / "m" / "results.json")
+    assert run.manifest.refusal_detector == "classifier sha256:" + "f" * 64
+    assert sorted((it.id, it.score) for it in run.items) == [("r1", 1.0), ("r2", 0.0), ("r3", 0.0)]
 
 # --------------------------------------------------------------------------- the real model
 
