@@ -1,7 +1,8 @@
 """What every cg-gate command shares: --quiet/--verbose, and hidden deprecated spellings.
 
 Older option spellings stay as hidden aliases for a release; using one prints a note to
-stderr and feeds the parameter it stands for. Imports nothing but click.
+stderr and feeds the parameter it stands for. Imports nothing but click (and, for a detail
+line, the terminal-safe echo).
 """
 
 from __future__ import annotations
@@ -44,9 +45,12 @@ def verbosity_options() -> list[click.Option]:
 
 
 def detail(ctx: click.Context, message: str) -> None:
-    """A detail line on stderr, printed only under --verbose."""
+    """A detail line on stderr, printed only under --verbose; it may quote inputs (suite names,
+    paths), so control characters are shown as text and no line can start a workflow command."""
     if verbosity(ctx) > 0:
-        click.echo(message, err=True)
+        from cg_gate._terminal import clean, echo
+
+        echo(clean(message), err=True)
 
 
 # --------------------------------------------------------------------------- command classes

@@ -51,9 +51,11 @@ def _run_shard(ctx: click.Context, config, params: dict) -> None:
     """One shard's model passes: its record is written, nothing is judged yet (exit 0)."""
     from cg_gate.pipeline import run_shard
 
+    from cg_gate._terminal import clean, echo
+
     done = run_shard(config, arguments=_arguments(ctx, params))
-    click.echo(f"shard {done.shard}: {done.n_items} of {done.n_total} items -> {done.path}")
-    click.echo("judge the run with `cg-gate merge` once every shard's record is in")
+    echo(f"shard {done.shard}: {done.n_items} of {done.n_total} items -> {clean(done.path)}")
+    echo("judge the run with `cg-gate merge` once every shard's record is in")
     ctx.exit(0)
 
 
