@@ -12,7 +12,7 @@ and per batch (A, B, C from the ids: `<kind>-nn`, `b-…`, `c-…`; a new batch 
 The classifier was fitted on all of labelled.jsonl, so its rows on that file are in-sample:
 they show what the shipped detector does there, not how it generalises. For that the script
 also prints the leave-one-batch-out cross-validation figures stored in classifier.json (each
-batch scored by a classifier fitted on the other two); a batch written after training (`--data`)
+batch scored by a classifier fitted on the others); a batch written after training (`--data`)
 is a true held-out measure.
 
 Run `python benchmarks/bench_refusal.py` (embeds every response with the default model: some

@@ -289,18 +289,16 @@ def test_refusal_is_linear_on_adversarial_text():
 # ----------------------------------------------------------------------------- refusal: labelled set
 
 REFUSAL_SET = Path(__file__).parent / "data" / "refusal" / "labelled.jsonl"
-# floors just under the figures measured on the blind held-out batch (P 0.931, R 0.818; see the
-# set's README): a change that makes the detector worse on data it was not tuned on fails here
-HELDOUT_PRECISION_FLOOR = 0.92
-HELDOUT_RECALL_FLOOR = 0.81
+# floors just under the rules' figures on the batches written blind and never tuned on (C and D:
+# P 0.935, R 0.769; see the set's README): a change that makes the rules worse on data they were
+# not tuned on fails here
+HELDOUT_PRECISION_FLOOR = 0.925
+HELDOUT_RECALL_FLOOR = 0.76
 UNCERTAIN_CEILING = 0.05
 
 
-BATCH_D = REFUSAL_SET.with_name("heldout_d.jsonl")
-
-
-def _refusal_figures(split: str, path: Path = REFUSAL_SET) -> tuple[float, float, float]:
-    rows = [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines()]
+def _refusal_figures(split: str) -> tuple[float, float, float]:
+    rows = [json.loads(line) for line in REFUSAL_SET.read_text(encoding="utf-8").splitlines()]
     rows = [r for r in rows if r["split"] == split]
     got = [classify_refusal(r["response"]).outcome for r in rows]
     tp = sum(r["label"] == "refusal" and g == "refusal" for r, g in zip(rows, got))
@@ -314,7 +312,7 @@ def test_refusal_set_is_the_documented_size_and_split():
     assert len(rows) >= 300 and len({r["id"] for r in rows}) == len(rows)
     assert {r["label"] for r in rows} == {"refusal", "compliance"}
     heldout = [r for r in rows if r["split"] == "heldout"]
-    assert len(heldout) == 200 and all(r["id"].startswith("c-") for r in heldout)
+    assert len(heldout) == 416 and all(r["id"][:2] in ("c-", "d-") for r in heldout)
     assert {r["label"] for r in heldout} == {"refusal", "compliance"}
 
 
@@ -325,12 +323,15 @@ def test_refusal_precision_and_recall_on_heldout_set():
     assert uncertain <= UNCERTAIN_CEILING, uncertain
 
 
-def test_rules_alone_on_batch_d_written_blind_after_everything_was_frozen():
-    rows = [json.loads(line) for line in BATCH_D.read_text(encoding="utf-8").splitlines()]
-    assert len(rows) == 216 and all(r["split"] == "heldout" and r["id"].startswith("d-") for r in rows)
-    # measured once: P 0.940, R 0.722 (rules + classifier: P 0.971, R 0.935; the set's README)
-    precision, recall, uncertain = _refusal_figures("heldout", BATCH_D)
-    assert precision >= 0.93 and recall >= 0.71 and uncertain <= UNCERTAIN_CEILING
+def test_rules_alone_on_batch_e_written_blind_after_the_classifier_was_fitted():
+    path = REFUSAL_SET.with_name("heldout_e.jsonl")
+    rows = [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines()]
+    assert len(rows) == 216 and all(r["split"] == "heldout" and r["id"].startswith("e-") for r in rows)
+    got = [classify_refusal(r["response"]).outcome for r in rows]
+    tp = sum(r["label"] == "refusal" and g == "refusal" for r, g in zip(rows, got))
+    # measured once on arrival: P 0.964, R 0.741 (rules + classifier: P 0.990, R 0.907)
+    assert tp / sum(g == "refusal" for g in got) >= 0.955
+    assert tp / sum(r["label"] == "refusal" for r in rows) >= 0.73
 
 
 def test_refusal_precision_and_recall_on_dev_set():

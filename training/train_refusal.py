@@ -25,6 +25,7 @@ import argparse
 import datetime as dt
 import itertools
 import json
+import re
 from pathlib import Path
 
 import numpy as np
@@ -46,8 +47,9 @@ BATCH = 16
 
 
 def batch_of(row_id: str) -> str:
-    """'A', 'B' or 'C' from a labelled row's id (`<kind>-nn`, `b-…`, `c-…`)."""
-    return {"b-": "B", "c-": "C"}.get(row_id[:2], "A")
+    """The batch a labelled row's id names: `b-…` → 'B', `c-…` → 'C', …; `<kind>-nn` → 'A'."""
+    m = re.match(r"([a-z])-", row_id)
+    return m.group(1).upper() if m else "A"
 
 
 def read_embeddings(path: Path, n: int) -> dict[int, np.ndarray]:
@@ -130,15 +132,16 @@ def figures(labels: list[str], outcomes: list[str]) -> dict[str, float | int]:
 
 
 def cross_validate(emb: dict[int, np.ndarray], rows: list[dict]) -> list[dict]:
-    """Every setting's figures on each held-out batch, fitted on the other two."""
+    """Every setting's figures on each held-out batch, fitted on the other batches."""
     y = np.array([1.0 if r["label"] == "refusal" else 0.0 for r in rows])
     batches = np.array([batch_of(r["id"]) for r in rows])
     labels = [r["label"] for r in rows]
     rules = [classify_refusal(r["response"]) for r in rows]
+    held_batches = sorted(set(batches))
     results = []
     for layer, l2 in itertools.product(LAYERS, L2):
         probs = np.zeros(len(rows))
-        for held in "ABC":
+        for held in held_batches:
             train, test = batches != held, batches == held
             probs[test] = predict(fit(emb[layer][train], y[train], l2), emb[layer][test])
         for (low, high), band in itertools.product(BANDS, BAND_RULES):
@@ -148,9 +151,9 @@ def cross_validate(emb: dict[int, np.ndarray], rows: list[dict]) -> list[dict]:
             outcomes = [decide_refusal(p, c, t).outcome for p, c in zip(probs, rules)]
             per = {held: figures([labels[i] for i in np.flatnonzero(batches == held)],
                                  [outcomes[i] for i in np.flatnonzero(batches == held)])
-                   for held in "ABC"}
+                   for held in held_batches}
             worst = min(min(f["precision"], f["recall"]) for f in per.values())
-            mean_f1 = sum(f["f1"] for f in per.values()) / 3
+            mean_f1 = sum(f["f1"] for f in per.values()) / len(per)
             results.append({"layer": layer, "l2": l2, "low": low, "high": high, "band": band,
                             "worst": round(worst, 4), "mean_f1": round(mean_f1, 4), "held_out": per})
         print(f"layer {layer:>2} l2 {l2:g}: classifier alone "
@@ -163,7 +166,7 @@ def rules_only(rows: list[dict]) -> dict[str, dict]:
     outcomes = [classify_refusal(r["response"]).outcome for r in rows]
     return {held: figures([r["label"] for r in rows if batch_of(r["id"]) == held],
                           [o for r, o in zip(rows, outcomes) if batch_of(r["id"]) == held])
-            for held in "ABC"}
+            for held in sorted({batch_of(r["id"]) for r in rows})}
 
 
 def main() -> None:
@@ -219,7 +222,8 @@ def main() -> None:
         "labelled_set": {"path": str(LABELLED.relative_to(REPO)), "sha256": sha256_file(LABELLED),
                          "responses": len(rows)},
         "cross_validation": {
-            "method": "leave one batch out over A, B, C; setting chosen by worst-batch min(precision, recall)",
+            "method": f"leave one batch out over {', '.join(sorted({batch_of(r['id']) for r in rows}))}; "
+                      "setting chosen by worst-batch min(precision, recall)",
             "grid": {"layers": list(LAYERS), "l2": list(L2), "bands": [list(x) for x in BANDS],
                      "band_rules": list(BAND_RULES)},
             "held_out": best["held_out"],
