@@ -83,7 +83,8 @@ def test_a_write_interrupted_midway_leaves_no_partial_file(tmp_path, monkeypatch
         render_all(make_run(), ["md"], tmp_path)
     monkeypatch.setattr(os, "fsync", real_fsync)
     assert list(tmp_path.iterdir()) == []
-    assert [p.name for p in tmp_path.parent.iterdir() if p.name.startswith(".")] == []
+    # no staging or backup directory (".<out>.new-…", ".<out>.old-…") is left beside --out
+    assert [p.name for p in tmp_path.parent.iterdir() if p.name.startswith(f".{tmp_path.name}.")] == []
 
 
 def test_registry_module_imports_no_heavy_renderer():
