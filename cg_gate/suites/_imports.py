@@ -55,7 +55,7 @@ from typing import Any, Literal
 from cg_gate.errors import SuiteError
 from cg_gate.items import ChatMessage, Item, Suite
 from cg_gate.jsonl import jsonl_rows
-from cg_gate.suites._load import _ITEM_KEYS, _build, _check_header, _Row
+from cg_gate.suites._load import _ITEM_KEYS, _build, _jsonl_suite_rows
 
 ImportSource = Literal["lm-eval", "inspect", "openai-evals", "helm", "garak", "promptfoo", "jsonl"]
 IMPORTERS: tuple[str, ...] = ("lm-eval", "inspect", "openai-evals", "helm", "garak", "promptfoo", "jsonl")
@@ -365,23 +365,17 @@ def import_jsonl(path: str | Path, *, name: str | None = None) -> Suite:
     path = Path(path)
     if not path.is_file():
         raise SuiteError("results file not found", path=path)
-    header: dict[str, Any] = {}
-    rows: list[_Row] = []
-    for lineno, obj in jsonl_rows(path.read_text(encoding="utf-8"), path, error=SuiteError,
-                                  fix="each line must be one complete JSON object"):
-        if not isinstance(obj, dict):
-            raise SuiteError("each JSONL line must be a JSON object", path=path, line=lineno)
-        if not rows and not header and obj.get("kind") == "Suite":
-            header = obj
-            _check_header(header, path, lambda key, n=lineno: n)
-            continue
+
+    def unknown_keys_to_metadata(obj: dict[str, Any], lineno: int) -> dict[str, Any]:
         extra = {k: obj.pop(k) for k in [k for k in obj if k not in _ITEM_KEYS]}
         if extra:
             meta = obj.get("metadata")
             if meta is not None and not isinstance(meta, dict):
                 raise SuiteError("`metadata` must be an object", path=path, line=lineno)
             obj["metadata"] = {**extra, **(meta or {})}
-        rows.append(_Row(obj, lineno, len(rows)))
+        return obj
+
+    header, rows = _jsonl_suite_rows(path.read_text(encoding="utf-8"), path, unknown_keys_to_metadata)
     suite = _build(path, header, rows, name=name, default_scorer=None, source=str(path))
     for item in suite.items:
         if item.score is not None and not 0.0 <= item.score <= 1.0:

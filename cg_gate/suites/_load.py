@@ -263,10 +263,14 @@ def _check_header(header: dict[str, Any], path: Path, line_of) -> None:
             raise SuiteError(f"`{key}` must be a mapping", path=path, line=line_of(key))
 
 
-def _load_jsonl(path: Path, *, name: str | None, scorer: Any) -> Suite:
+def _jsonl_suite_rows(text: str, path: Path,
+                      item: Callable[[dict[str, Any], int], dict[str, Any]] | None = None,
+                      ) -> tuple[dict[str, Any], list[_Row]]:
+    """The optional `kind: Suite` header line and the item rows of a JSONL suite; `item` may
+    rewrite each item object (with its line number) before it becomes a row."""
     header: dict[str, Any] = {}
     rows: list[_Row] = []
-    for lineno, obj in jsonl_rows(_read_text(path), path, error=SuiteError,
+    for lineno, obj in jsonl_rows(text, path, error=SuiteError,
                                   fix="each line must be one complete JSON object"):
         if not isinstance(obj, dict):
             raise SuiteError("each JSONL line must be a JSON object", path=path, line=lineno)
@@ -274,7 +278,12 @@ def _load_jsonl(path: Path, *, name: str | None, scorer: Any) -> Suite:
             header = obj
             _check_header(header, path, lambda key, n=lineno: n)
             continue
-        rows.append(_Row(obj, lineno, len(rows)))
+        rows.append(_Row(item(obj, lineno) if item else obj, lineno, len(rows)))
+    return header, rows
+
+
+def _load_jsonl(path: Path, *, name: str | None, scorer: Any) -> Suite:
+    header, rows = _jsonl_suite_rows(_read_text(path), path)
     header_line = 1 if header else None
     return _build(path, header, rows, name=name, default_scorer=scorer, source=str(path),
                   line_of=lambda keys: header_line)
