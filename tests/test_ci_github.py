@@ -415,6 +415,7 @@ def test_write_outputs_appends_every_declared_output(tmp_path: Path) -> None:
         "results-json": str(out / "results.json"),
         "results-digest": run.deterministic_digest(),
         "run-id": "20261124T020000Z-abc123",
+        "flaky": "0",
     }
     assert tuple(values) == OUTPUT_NAMES
 

@@ -32,6 +32,7 @@ OUTPUT_NAMES = (
     "results-json",
     "results-digest",
     "run-id",
+    "flaky",
 )
 
 #: Files in the output directory that summary.md links to relatively.
@@ -151,7 +152,8 @@ def gate_outputs(
     """The action's outputs as strings.
 
     Report paths are empty when the file is absent, and all are empty without a run (files
-    left on disk then belong to another run).
+    left on disk then belong to another run). `flaky` counts the items whose repeated samples
+    disagree (0 with one sample per item).
     """
     out_dir = Path(out_dir)
 
@@ -168,6 +170,7 @@ def gate_outputs(
         "results-json": existing("results.json"),
         "results-digest": run.digest if run else "",
         "run-id": run.manifest.run_id if run else "",
+        "flaky": str(sum(it.flaky for it in run.items)) if run else "",
     }
 
 

@@ -13,6 +13,10 @@ mentions (a word joiner after `@`: shown as `@name`, notifies nobody), bare `htt
 and `www.` links. Issue references such as `#123` are left as GitHub renders them. The
 only links are the report files and, when the record's CI run URL has the shape of a
 GitHub Actions run (`https://host/owner/repo/actions/runs/N`), that run.
+
+Sections that only some runs have appear only then: repeated samples (flaky items and the
+lowest pass rates, and a column in the category table), the rubric judge's agreement with
+people per judged category, and the run's cost per side.
 """
 
 from __future__ import annotations
@@ -51,6 +55,13 @@ class Limits:
     rules: int = 50
     families: int = 25
     categories: int = 10
+    flaky: int = 5
+    judged: int = 10
+
+    def halved(self) -> Limits:
+        """Every table cut to half its rows (at least one)."""
+        return Limits(*(max(1, getattr(self, f) // 2) for f in
+                        ("rules", "families", "categories", "flaky", "judged")))
 
 
 _WORD_JOINER = "\u2060"
@@ -207,15 +218,106 @@ def _categories(run: GateRun, limit: int) -> list[str]:
         return (score, SEVERITY_RANK.get(c.severity, 9), c.suite, c.category)
 
     ranked = sorted(run.categories, key=key)
+    sampled = any(c.sampled for c in run.categories)
     lines = ["", "### Weakest categories", "",
-             "| Category | Suite | Severity | Mean score | Baseline | Failures |",
-             "|---|---|---|---|---|---|"]
+             "| Category | Suite | Severity | Mean score | Baseline | Failures |"
+             + (" Flaky (pass rate) |" if sampled else ""),
+             "|---|---|---|---|---|---|" + ("---|" if sampled else "")]
     for c in ranked[:limit]:
+        flaky = ""
+        if sampled:
+            flaky = (f" {c.flaky}/{c.sampled} ({percent(c.pass_rate)}) |" if c.sampled
+                     else f" {DASH} |")
         lines.append(f"| {cell(c.category, 60)} | {cell(c.suite, 60)} | {cell(c.severity, 20)} "
                      f"| {percent(c.mean_score)} | {percent(c.baseline_mean_score)} "
-                     f"| {c.failures}/{c.n_scored} |")
+                     f"| {c.failures}/{c.n_scored} |{flaky}")
     if len(ranked) > limit:
         lines.append(_more(len(ranked) - limit, "categories"))
+    return lines
+
+
+def _samples(run: GateRun, limit: int) -> list[str]:
+    """One line: samples per item, how many sampled items are flaky, the lowest pass rates."""
+    sampled = [it for it in run.items if it.samples]
+    gen = run.manifest.generation
+    if not sampled:
+        return []
+    rated = [it for it in sampled if it.pass_rate is not None]
+    flaky = sorted((it for it in rated if it.flaky),
+                   key=lambda it: (it.pass_rate, it.suite, it.id))
+    per = f"{gen.samples_per_item} samples per item"
+    if gen.temperature > 0:
+        per += f" (temperature {gen.temperature:g})"
+    line = f"{per}: **{len(flaky)} of {len(rated)}** sampled items flaky"
+    if flaky:
+        shown = ", ".join(f"{code(it.id, 60)} {percent(it.pass_rate)}" for it in flaky[:limit])
+        more = f" and {len(flaky) - limit:,} more" if len(flaky) > limit else ""
+        line += f"; lowest pass rates: {shown}{more}"
+    unrated = len(sampled) - len(rated)
+    if unrated:
+        line += (f" · {unrated} item{'s' if unrated != 1 else ''} with fewer than two scored "
+                 "samples")
+    return ["", "### Samples", "", line]
+
+
+def _kappa(cal) -> str:
+    if cal.kappa.value is None:
+        return f"κ undefined on {cal.n_items} compared items"
+    return f"κ {num(cal.kappa.value)} {interval(cal.kappa.low, cal.kappa.high)} on {cal.n_items} items"
+
+
+def _judge(run: GateRun, limit: int) -> list[str]:
+    """Per judged category: the judge's κ with its interval and the calibration's digest, or
+    that no calibration was on file for its rubric."""
+    judge = run.manifest.judge
+    if judge is None:
+        return []
+    lines = ["", "### Judge", "",
+             f"Rubric judge {code(judge.model, 80)}: agreement with people "
+             "(Cohen's κ from `cg-gate judge calibrate`)"]
+    rows = []
+    for category, digests in sorted(judge.judged_categories.items()):
+        for digest in digests:
+            cal = judge.calibration(digest)
+            if cal is None:
+                rows.append(f"| {cell(category, 80)} | ⚠️ judge not calibrated | {DASH} |")
+            else:
+                rows.append(f"| {cell(category, 80)} | {_kappa(cal)} "
+                            f"| {code(short_digest(cal.digest), table=True)} |")
+    if not rows:
+        if not judge.calibrations:
+            lines[-1] += " · ⚠️ judge not calibrated"
+        return lines
+    lines += ["", "| Category | Agreement | Calibration |", "|---|---|---|", *rows[:limit]]
+    if len(rows) > limit:
+        lines.append(_more(len(rows) - limit, "judged categories"))
+    return lines
+
+
+_SIDE_NAMES = {"candidate": "Candidate", "baseline": "Baseline"}
+
+
+def _cost_line(name: str, wall: float, tokens_in: int, tokens_out: int, items: int) -> str:
+    rate = f" · {items / wall:,.2f} items/s" if wall > 0 and items else ""
+    return f"- {name}: {wall:,.1f} s · {tokens_in:,} tokens in / {tokens_out:,} out{rate}"
+
+
+def _cost(run: GateRun) -> list[str]:
+    """One line per checkpoint (its stages summed; items/s over the run's items) and the
+    run's total."""
+    cost = run.manifest.cost
+    if cost is None:
+        return []
+    n = run.summary.n_items
+    lines = ["", "### Cost", ""]
+    for side, name in _SIDE_NAMES.items():
+        stages = [c for c in cost.stages if c.side == side]
+        if stages:
+            lines.append(_cost_line(name, sum(c.wall_s for c in stages),
+                                    sum(c.tokens_in for c in stages),
+                                    sum(c.tokens_out for c in stages), n))
+    lines.append(_cost_line("Total", cost.wall_s, cost.tokens_in, cost.tokens_out, n)
+                 .replace("- Total", "- **Total**", 1))
     return lines
 
 
@@ -231,7 +333,8 @@ def _links(run: GateRun) -> list[str]:
 
 def _compose(run: GateRun, limits: Limits) -> str:
     lines = (_header(run) + _rules(run, limits.rules) + _families(run, limits.families)
-             + _categories(run, limits.categories) + _links(run))
+             + _categories(run, limits.categories) + _samples(run, limits.flaky)
+             + _judge(run, limits.judged) + _cost(run) + _links(run))
     return "\n".join(lines)
 
 
@@ -240,8 +343,7 @@ def render_markdown_text(run: GateRun) -> str:
     limits = Limits()
     text = _compose(run, limits)
     while len(text.encode("utf-8")) >= MAX_BYTES and limits.rules > 1:
-        limits = Limits(rules=max(1, limits.rules // 2), families=max(1, limits.families // 2),
-                        categories=max(1, limits.categories // 2))
+        limits = limits.halved()
         text = _compose(run, limits)
     return text
 
