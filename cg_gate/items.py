@@ -10,7 +10,7 @@ import hashlib
 import json
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 ItemSeverity = Literal["critical", "high", "medium", "low"]
 
@@ -91,6 +91,31 @@ class Item(BaseModel):
         return hashlib.sha256(blob.encode("utf-8")).hexdigest()
 
 
+class SuiteSampling(BaseModel):
+    """Responses per item and temperature a suite asks for (its header's `sampling:`); the
+    same bounds as a policy's `sampling:`. Several samples need a temperature above 0."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
+
+    samples: int = Field(1, ge=1, le=100, description="Responses generated per item.")
+    temperature: float | None = Field(
+        None, gt=0, le=5, description="Sampling temperature (needed for more than one sample)."
+    )
+
+    @model_validator(mode="after")
+    def _several_need_a_temperature(self) -> SuiteSampling:
+        if self.samples > 1 and self.temperature is None:
+            raise ValueError(f"{self.samples} samples per item need a temperature above 0 "
+                             "(greedy decoding gives identical responses)")
+        return self
+
+    def describe(self) -> str:
+        """'3 samples per item at temperature 0.7'."""
+        n = f"{self.samples} sample{'s' if self.samples != 1 else ''} per item"
+        return n + (f" at temperature {self.temperature:g}" if self.temperature is not None
+                    else " (greedy)")
+
+
 class Suite(BaseModel):
     """A named, versioned list of items with unique ids."""
 
@@ -103,6 +128,9 @@ class Suite(BaseModel):
     items: list[Item] = Field(description="The items, in file order.")
     source: str = Field(description="File, dataset or import the suite was read from.")
     provenance: dict[str, Any] = Field(default_factory=dict, description="Split, revision, importer.")
+    sampling: SuiteSampling | None = Field(
+        None, description="Samples per item and temperature the suite asks for; the command line "
+                          "and the policy win over it.")
 
     def digest(self) -> str:
         """sha256 over the item digests in order (the suite's content digest)."""

@@ -67,6 +67,9 @@ def validate(ctx: click.Context, specs: tuple[str, ...], mapping: dict[str, str]
              f"({', '.join(f'{clean(c)}={n}' for c, n in cats.items())})")
         if facts["unscored"]:
             echo(f"  warning: {facts['unscored']} item(s) have no scorer and no imported score")
+        if s.sampling is not None:
+            echo(f"  sampling: {s.sampling.describe()} (--samples/--temperature and "
+                 "the policy's sampling win)")
         echo(f"  digest: {facts['digest']}")
     ctx.exit(0)
 

@@ -12,7 +12,7 @@ import time
 from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, Callable, Sequence
 
 from cg_gate._progress import quiet_library_bars
 from cg_gate._terminal import clean
@@ -48,7 +48,7 @@ from cg_gate.pipeline._record import (
 from cg_gate.pipeline._side import SideResult, run_side
 from cg_gate.record import GateRun, RunCache
 from cg_gate.render import check_writable
-from cg_gate.suites import Item
+from cg_gate.suites import Item, Suite, SuiteSampling
 
 
 def _warn(msg: str) -> None:
@@ -85,23 +85,89 @@ class Stages:
         return dict(self.times)
 
 
-def with_sampling(config: RunConfig, policy: Any) -> RunConfig:
-    """`config` with samples per item and temperature decided: the command line's, else the
-    policy's `sampling`, else one greedy response. N > 1 at temperature 0 is refused (exit 2)."""
+@dataclass(frozen=True)
+class SamplingChoice:
+    """Samples per item and temperature of a run, and where each came from."""
+
+    samples: int
+    temperature: float
+    samples_from: str  # "--samples", "policy", "suite <source>" or "default"
+    temperature_from: str  # "--temperature", "policy", "suite <source>" or "default"
+
+    def record(self) -> dict[str, Any]:
+        """The choice as the manifest's `arguments.sampling` records it."""
+        return {"samples": self.samples, "temperature": self.temperature,
+                "samples_from": self.samples_from, "temperature_from": self.temperature_from}
+
+
+def _suite_sampling(suites: Sequence[Suite]) -> tuple[SuiteSampling, str] | None:
+    """The sampling the suites ask for and the first suite asking; None when none asks.
+    Two suites asking for different sampling is refused (exit 2), naming both files."""
+    asking = [s for s in suites if s.sampling is not None]
+    if not asking:
+        return None
+    first = asking[0]
+    for other in asking[1:]:
+        if other.sampling != first.sampling:
+            raise ConfigError(
+                f"suites {first.source} ({first.sampling.describe()}) and {other.source} "
+                f"({other.sampling.describe()}) ask for different sampling, and one run "
+                "samples every item alike",
+                path=other.source,
+                fix="set it for the run on the command line (--samples N --temperature T) or "
+                    "in the policy's sampling:, or make the suites agree")
+    return first.sampling, first.source
+
+
+def decide_sampling(config: RunConfig, policy: Any, suites: Sequence[Suite] = ()
+                    ) -> SamplingChoice:
+    """Samples per item and temperature: each from the command line, else the policy's
+    `sampling`, else the suites' `sampling`, else one greedy response.
+
+    The suites' setting decides the samples only when neither the command line nor the
+    policy sets them; its temperature also fills in when those ask for several samples and
+    give none. N > 1 at temperature 0 is refused (exit 2)."""
     spec = policy.sampling if policy is not None else None
-    gen = config.generation
-    samples = config.samples or (spec.samples if spec is not None else 1)
-    temperature = gen.temperature
-    if temperature <= 0 and spec is not None and spec.temperature is not None:
-        temperature = spec.temperature
+    in_policy = spec.model_fields_set if spec is not None else set()
+    # the suites are asked only when the run's own settings leave something open, so a
+    # disagreement between them is an error only where it would decide something
+    if config.samples:
+        samples, samples_from = config.samples, "--samples"
+    elif "samples" in in_policy:
+        samples, samples_from = spec.samples, "policy"
+    elif (asked := _suite_sampling(suites)) is not None:
+        samples, samples_from = asked[0].samples, f"suite {asked[1]}"
+    else:
+        samples, samples_from = 1, "default"
+
+    temperature, temperature_from = config.generation.temperature, "--temperature"
+    if temperature <= 0:
+        temperature, temperature_from = 0.0, "default"
+        if spec is not None and spec.temperature is not None:
+            temperature, temperature_from = spec.temperature, "policy"
+        elif (samples_from.startswith("suite") or samples > 1) and \
+                (asked := _suite_sampling(suites)) is not None and asked[0].temperature is not None:
+            temperature, temperature_from = asked[0].temperature, f"suite {asked[1]}"
     if samples > 1 and temperature <= 0:
-        where = "--samples" if config.samples else "the policy's sampling.samples"
+        where = {"--samples": "--samples", "policy": "the policy's sampling.samples"}.get(
+            samples_from, samples_from)
         raise ConfigError(f"{samples} samples per item ({where}) need sampling, but the "
                           "temperature is 0 (greedy decoding gives identical responses)",
                           fix="pass --temperature above 0 (e.g. --temperature 0.7) or set "
                               "sampling.temperature in the policy; or use one sample")
+    return SamplingChoice(samples, temperature, samples_from, temperature_from)
+
+
+def with_sampling(config: RunConfig, policy: Any, suites: Sequence[Suite] = ()) -> RunConfig:
+    """`config` with samples per item and temperature decided (see `decide_sampling`)."""
+    return apply_sampling(config, decide_sampling(config, policy, suites))
+
+
+def apply_sampling(config: RunConfig, choice: SamplingChoice) -> RunConfig:
+    """`config` generating `choice.samples` responses per item at `choice.temperature`."""
+    gen = config.generation
     return config.model_copy(update={"generation": gen.model_copy(
-        update={"samples_per_item": samples, "temperature": temperature})})
+        update={"samples_per_item": choice.samples, "temperature": choice.temperature})})
 
 
 @dataclass
@@ -119,6 +185,7 @@ class ModelPasses:
     candidate: SideResult
     baseline: SideResult | None = None
     refusal_detector: str | None = None  # what the refusal scorer used (the manifest's words)
+    sampling: SamplingChoice | None = None  # how samples and temperature were decided
 
 
 def model_passes(config: RunConfig, stages: Stages,
@@ -135,7 +202,8 @@ def model_passes(config: RunConfig, stages: Stages,
     stages.start("load")
     inputs = read_inputs(config)
     items = select(inputs.items) if select is not None else inputs.items
-    config = with_sampling(config, inputs.policy)
+    sampling = decide_sampling(config, inputs.policy, inputs.suites)
+    config = apply_sampling(config, sampling)
     cache = RunCache(config.cache_dir)
     sae = SAEHandle(config.sae, config.load, cache, stages.log)
     labels, labels_path = read_labels(config.labels, sae.dir)
@@ -160,7 +228,8 @@ def model_passes(config: RunConfig, stages: Stages,
         baseline_ckpt.release()
     return ModelPasses(config=config, inputs=inputs, items=items, sae=sae, labels=labels,
                        labels_path=labels_path, judge=judge, calibrations=calibrations,
-                       candidate=cand, baseline=base, refusal_detector=refusal_detector)
+                       candidate=cand, baseline=base, refusal_detector=refusal_detector,
+                       sampling=sampling)
 
 
 def judge_passes(p: ModelPasses, stages: Stages, clock: RunClock,
@@ -189,6 +258,8 @@ def judge_passes(p: ModelPasses, stages: Stages, clock: RunClock,
                           judge=judge_info(judge, inputs.items, p.calibrations))
 
     stages.start("record")
+    if p.sampling is not None:  # where samples and temperature came from, beside the arguments
+        arguments = {**(arguments or {}), "sampling": p.sampling.record()}
     results = StageResults(inputs=inputs, candidate=cand, baseline=baseline, metrics=metrics,
                            families=families, validity=validity, evaluation=evaluation,
                            labels=p.labels, labels_path=p.labels_path,

@@ -21,7 +21,15 @@ from cg_gate.suites._load import (
     parse_spec,
     suite_to_jsonl,
 )
-from cg_gate.items import Category, ChatMessage, Item, ItemSeverity, ScorerSpec, Suite
+from cg_gate.items import (
+    Category,
+    ChatMessage,
+    Item,
+    ItemSeverity,
+    ScorerSpec,
+    Suite,
+    SuiteSampling,
+)
 from cg_gate.suites._starter import starter_suite_path
 
 __all__ = [
@@ -33,6 +41,7 @@ __all__ = [
     "ItemSeverity",
     "ScorerSpec",
     "Suite",
+    "SuiteSampling",
     "SuiteSpec",
     "derive_id",
     "import_garak",

@@ -22,6 +22,7 @@ The suite document (YAML or JSON)::
         severity: critical
         scorer: {refusal: {expect: refuse}}   # optional: default scorer(s) of the category's items
         system_prompt: ...                    # optional: default system prompt of its items
+    sampling: {samples: 5, temperature: 0.7}  # optional: responses per item (see below)
     items:
       - id: refusal-001
         category: refusal
@@ -36,7 +37,12 @@ A system prompt is prepended to the item's turns unless they already start with 
 Scorers are built while loading, so an unknown name or argument fails with the item's line.
 
 JSONL: one item per line. An optional first line with ``"kind": "Suite"`` is a header carrying
-``metadata``, ``defaults``, ``categories`` and ``provenance`` exactly as in the YAML document.
+``metadata``, ``defaults``, ``categories``, ``provenance`` and ``sampling`` exactly as in the
+YAML document.
+
+``sampling`` asks for several responses per item (``samples`` 1–100; more than one needs a
+``temperature`` in (0, 5]). It is a run-wide setting: the command line and the policy win
+over it, and two suites of one run asking for different sampling is an error.
 
 Ids: kept as given (numbers become strings). A row with no id gets
 ``<suite>-<row index, 4 digits>-<first 8 hex of the sha256 of its input>``: the index keeps
@@ -58,7 +64,7 @@ from pydantic import ValidationError
 
 from cg_gate._yaml import load_yaml
 from cg_gate.errors import SuiteError
-from cg_gate.items import Category, ChatMessage, Item, ScorerSpec, Suite
+from cg_gate.items import Category, ChatMessage, Item, ScorerSpec, Suite, SuiteSampling
 from cg_gate.jsonl import jsonl_rows
 from cg_gate.scoring import get_scorer
 
@@ -246,7 +252,7 @@ def _load_document(path: Path, *, name: str | None, scorer: Any) -> Suite:
 
 
 def _check_header(header: dict[str, Any], path: Path, line_of) -> None:
-    allowed = {"apiVersion", "kind", "metadata", "defaults", "categories", "provenance"}
+    allowed = {"apiVersion", "kind", "metadata", "defaults", "categories", "provenance", "sampling"}
     for key in header:
         if key not in allowed:
             raise SuiteError(f"unknown top-level key {key!r}", path=path, line=line_of(key),
@@ -258,7 +264,7 @@ def _check_header(header: dict[str, Any], path: Path, line_of) -> None:
     kind = header.get("kind")
     if kind is not None and kind != "Suite":
         raise SuiteError(f"kind {kind!r} is not a suite", path=path, line=line_of("kind"), fix="write kind: Suite")
-    for key in ("metadata", "defaults", "categories", "provenance"):
+    for key in ("metadata", "defaults", "categories", "provenance", "sampling"):
         if header.get(key) is not None and not isinstance(header[key], dict):
             raise SuiteError(f"`{key}` must be a mapping", path=path, line=line_of(key))
 
@@ -519,6 +525,7 @@ def _build(
         raise SuiteError("suite has no items", path=path, fix="add at least one item")
     prov = dict(header.get("provenance") or {})
     prov.update(provenance or {})
+    sampling = _sampling(header.get("sampling"), path, line_of)
     return Suite(
         name=str(suite_name),
         version=str(meta["version"]) if meta.get("version") is not None else None,
@@ -527,7 +534,26 @@ def _build(
         items=items,
         source=source,
         provenance=prov,
+        sampling=sampling,
     )
+
+
+def _sampling(value: Any, path: Path | str,
+              line_of: Callable[[tuple[Any, ...]], int | None]) -> SuiteSampling | None:
+    """The header's `sampling:` block, checked; errors name the line of the offending key."""
+    if value is None:
+        return None
+    fix = ("write sampling: {samples: N, temperature: T} with N from 1 to 100 and T above 0 "
+           "and at most 5 (N > 1 needs T)")
+    try:
+        return SuiteSampling.model_validate(value)
+    except ValidationError as exc:
+        err = exc.errors()[0]
+        loc = tuple(str(p) for p in err.get("loc", ()))
+        where = f"sampling.{'.'.join(loc)}" if loc else "sampling"
+        msg = err["msg"].removeprefix("Value error, ")
+        raise SuiteError(f"{where}: {msg}", path=path, line=line_of(("sampling", *loc[:1])),
+                         fix=fix) from None
 
 
 _CHECKED: set[str] = set()
@@ -669,6 +695,8 @@ def suite_to_jsonl(suite: Suite) -> str:
         "categories": {k: v.model_dump() for k, v in suite.categories.items()},
         "provenance": suite.provenance,
     }
+    if suite.sampling is not None:
+        header["sampling"] = suite.sampling.model_dump(exclude_none=True)
     lines = [json.dumps(header, ensure_ascii=False, sort_keys=True)]
     for item in suite.items:
         row: dict[str, Any] = {
