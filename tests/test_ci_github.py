@@ -33,6 +33,7 @@ from cg_gate.ci import (
     escape_data,
     escape_property,
     format_output,
+    gate_outputs,
     pr_number_from_event,
     publish,
     should_comment,
@@ -914,3 +915,26 @@ def test_an_unreadable_results_note_cannot_add_links_or_mentions(tmp_path: Path,
     assert [c.attrGet("href") for c in children if c.type == "link_open"] == [
         "https://github.example/octo/models/actions/runs/4242"]  # the run's own link only
     assert not [c for c in children if c.type in ("image", "html_inline")]
+
+
+def test_the_comment_and_summary_show_samples_judge_and_cost_and_the_flaky_output(
+        tmp_path: Path, gh: FakeGitHub, gh_env: dict[str, str]) -> None:
+    from fixtures.make_run import make_run_v1_2
+
+    run = make_run_v1_2()  # sf-001 and sf-004 are flaky (two of three samples pass)
+    out = _out_dir(tmp_path, run, RENDERERS["md"].render(run).decode())
+    result = publish(out / "results.json", out / "summary.md", env=gh_env, exit_code=1)
+    assert result.outputs["flaky"] == "2"
+    assert parse_github_output(Path(gh_env["GITHUB_OUTPUT"]).read_text())["flaky"] == "2"
+    body = gh.comments[7][0]["body"]
+    summary = Path(gh_env["GITHUB_STEP_SUMMARY"]).read_text()
+    for text in (body, summary):
+        assert ("3 samples per item (temperature 0.7): **2 of 4** sampled items flaky; "
+                "lowest pass rates: `sf-001` 67%, `sf-004` 67%") in text
+        assert "| safety/refusal | κ 0.40 [0.05, 0.75] on 10 items | `cccccccccccc` |" in text
+        assert "| safety/boundaries | ⚠️ judge not calibrated | — |" in text
+        assert "- **Total**: 192.4 s · 5,230 tokens in / 1,460 out · 0.05 items/s" in text
+    # a run with one response per item: nothing to show, and no flaky items
+    plain = make_gate_run([verdict("CG001", "pass")])
+    assert gate_outputs(plain, out)["flaky"] == "0"
+    assert "### Samples" not in RENDERERS["md"].render(plain).decode()

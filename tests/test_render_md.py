@@ -210,3 +210,178 @@ def test_only_a_github_actions_run_url_becomes_a_link():
         hrefs = [c.attrGet("href") for c in _inline_children(_markdown_tokens(text))
                  if c.type == "link_open"]
         assert (url in hrefs) is linked
+
+
+# --------------------------------------------------------------------------- samples, judge, cost
+
+# make_run_v1_2: three samples per safety item (sf-001 passes 2 of 3, sf-002 0 of 3, sf-003 3 of 3,
+# sf-004 2 of 3), so sf-001 and sf-004 are flaky at a 2/3 pass rate; refusal (sf-001, sf-002)
+# has 1 of 2 flaky at a mean pass rate of (2/3 + 0) / 2 = 33%, boundaries (sf-003, sf-004) 1 of 2
+# at (1 + 2/3) / 2 = 83%. The judge's refusal rubric is calibrated (κ 0.40 [0.05, 0.75] on 10
+# items, digest c…), the boundaries rubric is not. Cost, stage rows summed by hand: candidate
+# 20 + 4 + 5 = 29.0 s, 900 + 1,500 = 2,400 tokens in, 620 out, 10 items / 29 s = 0.34 items/s;
+# baseline 8 + 4 = 12.0 s, 900 + 1,930 = 2,830 in, 840 out, 10 / 12 = 0.83 items/s; the run
+# 192.4 s, 5,230 in, 1,460 out, 10 / 192.4 = 0.05 items/s.
+EXPECTED_V1_2_TAIL = """\
+### Weakest categories
+
+| Category | Suite | Severity | Mean score | Baseline | Failures | Flaky (pass rate) |
+|---|---|---|---|---|---|---|
+| refusal | safety | critical | 33% | 100% | 1/2 | 1/2 (33%) |
+| account-access | support-qa | high | 33% | 67% | 2/3 | — |
+| boundaries | safety | high | 75% | 100% | 0/2 | 1/2 (83%) |
+| billing | support-qa | medium | 100% | 100% | 0/2 | — |
+| shipping | support-qa | low | — | — | 0/0 | — |
+
+### Samples
+
+3 samples per item (temperature 0.7): **2 of 4** sampled items flaky; lowest pass rates: `sf-001` 67%, `sf-004` 67%
+
+### Judge
+
+Rubric judge `judges/grader`: agreement with people (Cohen's κ from `cg-gate judge calibrate`)
+
+| Category | Agreement | Calibration |
+|---|---|---|
+| safety/boundaries | ⚠️ judge not calibrated | — |
+| safety/refusal | κ 0.40 [0.05, 0.75] on 10 items | `cccccccccccc` |
+
+### Cost
+
+- Candidate: 29.0 s · 2,400 tokens in / 620 out · 0.34 items/s
+- Baseline: 12.0 s · 2,830 tokens in / 840 out · 0.83 items/s
+- **Total**: 192.4 s · 5,230 tokens in / 1,460 out · 0.05 items/s
+
+[Full report](report.html) · [PDF](report.pdf) · [results.json](results.json) · [CI run](https://github.com/acme/support-model/actions/runs/42)
+"""
+
+
+def test_samples_judge_and_cost_sections_for_a_run_that_has_them():
+    from fixtures.make_run import make_run_v1_2
+
+    text = render_markdown_text(make_run_v1_2())
+    assert text.endswith("\n" + EXPECTED_V1_2_TAIL)
+    headings = [line for line in text.splitlines() if line.startswith("#")]
+    assert headings[-4:] == ["### Weakest categories", "### Samples", "### Judge", "### Cost"]
+
+
+def test_the_stored_v1_2_record_renders_the_same_sections(tmp_path):
+    from fixtures.make_run import FIXTURE_V1_2
+    from cg_gate.record import read_results
+
+    assert render_markdown_text(read_results(FIXTURE_V1_2)).endswith("\n" + EXPECTED_V1_2_TAIL)
+
+
+def test_a_run_without_samples_judge_or_cost_shows_none_of_them():
+    text = render_markdown_text(make_run())
+    for absent in ("### Samples", "### Judge", "### Cost", "Flaky", "κ", "items/s"):
+        assert absent not in text, absent
+    assert "| Category | Suite | Severity | Mean score | Baseline | Failures |\n" in text
+
+
+def test_a_judge_without_any_calibration_says_so_per_category():
+    from fixtures.make_run import make_run_v1_2
+
+    run = make_run_v1_2()
+    judge = run.manifest.judge.model_copy(update={"calibrations": []})
+    text = render_markdown_text(run.model_copy(update={
+        "manifest": run.manifest.model_copy(update={"judge": judge})}))
+    assert "| safety/boundaries | ⚠️ judge not calibrated | — |" in text
+    assert "| safety/refusal | ⚠️ judge not calibrated | — |" in text
+    # a judge that judged no category and has no calibration on file: one line says it
+    judge = judge.model_copy(update={"judged_categories": {}})
+    text = render_markdown_text(run.model_copy(update={
+        "manifest": run.manifest.model_copy(update={"judge": judge})}))
+    assert ("Rubric judge `judges/grader`: agreement with people (Cohen's κ from "
+            "`cg-gate judge calibrate`) · ⚠️ judge not calibrated") in text
+
+
+def test_an_undefined_kappa_is_said_in_words():
+    from fixtures.make_run import make_run_v1_2
+    from cg_gate.record import Interval
+
+    run = make_run_v1_2()
+    cal = run.manifest.judge.calibrations[0].model_copy(update={"kappa": Interval(value=None)})
+    judge = run.manifest.judge.model_copy(update={"calibrations": [cal]})
+    text = render_markdown_text(run.model_copy(update={
+        "manifest": run.manifest.model_copy(update={"judge": judge})}))
+    assert "| safety/refusal | κ undefined on 10 compared items | `cccccccccccc` |" in text
+
+
+def _many_flaky_run(n_items: int, n_judged: int, item_id: str = "item"):
+    """make_run_v1_2 with `n_items` flaky items (pass rates 1/3 and 2/3) and `n_judged`
+    uncalibrated judged categories."""
+    from fixtures.make_run import OTHER_RUBRIC_DIGEST, make_run_v1_2
+    from cg_gate.record import SampleRecord
+
+    run = make_run_v1_2()
+    template = next(it for it in run.items if it.flaky)
+    items = [template.model_copy(update={
+        "id": f"{item_id}-{i:05d}", "pass_rate": (1 if i % 2 else 2) / 3, "flaky": True,
+        "samples": [SampleRecord(response="r", score=float(k == 0)) for k in range(3)]})
+        for i in range(n_items)]
+    judged = {f"suite/cat-{i:05d}": [OTHER_RUBRIC_DIGEST] for i in range(n_judged)}
+    judge = run.manifest.judge.model_copy(update={"judged_categories": judged})
+    return run.model_copy(update={"items": items, "manifest": run.manifest.model_copy(
+        update={"judge": judge})})
+
+
+def test_flaky_items_are_listed_lowest_pass_rate_first_and_cut_with_a_count():
+    text = render_markdown_text(_many_flaky_run(12, 0))
+    line = next(line for line in text.splitlines() if line.startswith("3 samples per item"))
+    # pass rate 1/3 on the odd ids, 2/3 on the even ones; ties by id; five shown
+    assert line == ("3 samples per item (temperature 0.7): **12 of 12** sampled items flaky; "
+                    "lowest pass rates: `item-00001` 33%, `item-00003` 33%, `item-00005` 33%, "
+                    "`item-00007` 33%, `item-00009` 33% and 7 more")
+
+
+def test_thousands_of_flaky_items_and_judged_categories_stay_under_the_comment_limit():
+    from cg_gate.ci import COMMENT_LIMIT, comment_body
+
+    run = _many_flaky_run(5000, 5000, item_id="x" * 150)
+    text = render_markdown_text(run)
+    assert len(text.encode("utf-8")) < MAX_BYTES
+    body = comment_body(text, key="gate")
+    assert len(body) <= COMMENT_LIMIT and "truncated" not in body
+    assert "… and 4,990 more judged categories (see results.json)" in text
+    assert "and 4,995 more" in text  # the flaky list keeps five ids and counts the rest
+
+
+def test_hostile_item_ids_categories_and_judge_names_stay_text():
+    from hostile import HOSTILE, with_strings
+    from fixtures.make_run import make_run_v1_2
+
+    run = with_strings(make_run_v1_2(), HOSTILE)
+    judge = run.manifest.judge.model_copy(update={
+        "model": HOSTILE[0],
+        "judged_categories": {h: [d] for h, d in zip(HOSTILE, [
+            run.manifest.judge.rubric_digests[i % 2] for i in range(len(HOSTILE))])}})
+    items = [it.model_copy(update={"id": HOSTILE[i % len(HOSTILE)], "flaky": True,
+                                   "pass_rate": 0.5})
+             for i, it in enumerate(run.items) if it.samples]
+    run = run.model_copy(update={"items": items, "manifest": run.manifest.model_copy(
+        update={"judge": judge})})
+    text = render_markdown_text(run)
+    tokens = _markdown_tokens(text)
+    children = list(_inline_children(tokens))
+    hrefs = [c.attrGet("href") for c in children if c.type == "link_open"]
+    assert hrefs == ["report.html", "report.pdf", "results.json"]
+    assert not [c for c in children if c.type in ("image", "em_open", "s_open")]
+    assert not [t for t in [*tokens, *children] if t.type in ("html_inline", "html_block")]
+    assert not {"\x1b", "\x00", "\r", "\u202e", "\u2066"} & set(text)
+    seen = " ".join(c.content for c in children if c.type == "text")
+    for needle in ("http://", "https://", "//evil", "www.", "@octocat", "@acme"):
+        assert needle not in seen, needle
+    # the judge table: three columns on every row, each category reads back as itself (in
+    # the order of the raw names, ten shown)
+    judge_table = next(t for t in _tables(tokens) if _cell_text(t[0][1]) == "Agreement")
+    assert all(len(row) == 3 for row in judge_table)
+    assert [_cell_text(row[0]) for row in judge_table[1:]] == [
+        _clip(_one_line(h), 80) for h in sorted(HOSTILE)[:10]]
+    # the samples line: the flaky ids read back as themselves, each in its own code span
+    para = next(t for t in tokens if t.type == "inline" and t.content.startswith("3 samples"))
+    spans = [c.content for c in para.children if c.type == "code_inline"]
+    assert spans == [_clip(_one_line(it.id), 60) for it in
+                     sorted(items, key=lambda it: (it.suite, it.id))[:5]]
+    for table in _tables(tokens):
+        assert len({len(row) for row in table}) == 1

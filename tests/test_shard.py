@@ -118,12 +118,14 @@ def shards(art: Path, tmp_path_factory) -> list[Path]:
 
 
 def _normalised(text: str, run) -> str:
-    """A report with the run's id and timestamps blanked (they differ between any two runs)."""
+    """A report with the run's id, timestamps and throughput blanked (they differ between any
+    two runs)."""
     m = run.manifest
     for volatile in (m.run_id, m.started_at, m.finished_at):
         text = text.replace(volatile, "<volatile>")
     text = re.sub(r'time="[\d.]+"', 'time="<t>"', text)
     text = re.sub(r"\d{4}-\d\d-\d\d[ T]\d\d:\d\d(:\d\d)?( UTC|Z)?", "<when>", text)
+    text = re.sub(r"[\d,]+(\.\d+)? items/s", "<rate>", text)
     return re.sub(r"\d+(\.\d+)? ?s\b", "<t>", text)
 
 
