@@ -335,6 +335,13 @@ def test_flaky_items_are_listed_lowest_pass_rate_first_and_cut_with_a_count():
                     "`item-00007` 33%, `item-00009` 33% and 7 more")
 
 
+def test_flaky_items_of_several_suites_are_named_with_their_suite():
+    run = _many_flaky_run(2, 0)
+    items = [run.items[0], run.items[0].model_copy(update={"suite": "other"})]
+    text = render_markdown_text(run.model_copy(update={"items": items}))
+    assert "lowest pass rates: `other/item-00000` 67%, `safety/item-00000` 67%\n" in text
+
+
 def test_thousands_of_flaky_items_and_judged_categories_stay_under_the_comment_limit():
     from cg_gate.ci import COMMENT_LIMIT, comment_body
 
@@ -378,10 +385,12 @@ def test_hostile_item_ids_categories_and_judge_names_stay_text():
     assert all(len(row) == 3 for row in judge_table)
     assert [_cell_text(row[0]) for row in judge_table[1:]] == [
         _clip(_one_line(h), 80) for h in sorted(HOSTILE)[:10]]
-    # the samples line: the flaky ids read back as themselves, each in its own code span
+    # the samples line: the flaky items (suite/id, the suites being hostile strings too) read
+    # back as themselves, each in its own code span
     para = next(t for t in tokens if t.type == "inline" and t.content.startswith("3 samples"))
     spans = [c.content for c in para.children if c.type == "code_inline"]
-    assert spans == [_clip(_one_line(it.id), 60) for it in
+    assert len({it.suite for it in items}) > 1
+    assert spans == [_clip(_one_line(f"{it.suite}/{it.id}"), 60) for it in
                      sorted(items, key=lambda it: (it.suite, it.id))[:5]]
     for table in _tables(tokens):
         assert len({len(row) for row in table}) == 1

@@ -250,7 +250,10 @@ def _samples(run: GateRun, limit: int) -> list[str]:
         per += f" (temperature {gen.temperature:g})"
     line = f"{per}: **{len(flaky)} of {len(rated)}** sampled items flaky"
     if flaky:
-        shown = ", ".join(f"{code(it.id, 60)} {percent(it.pass_rate)}" for it in flaky[:limit])
+        # ids are unique within a suite: name the suite too when several suites were sampled
+        several = len({it.suite for it in sampled}) > 1
+        shown = ", ".join(f"{code(f'{it.suite}/{it.id}' if several else it.id, 60)} "
+                          f"{percent(it.pass_rate)}" for it in flaky[:limit])
         more = f" and {len(flaky) - limit:,} more" if len(flaky) > limit else ""
         line += f"; lowest pass rates: {shown}{more}"
     unrated = len(sampled) - len(rated)
