@@ -153,6 +153,8 @@ def test_merged_shards_give_the_unsharded_digest_verdicts_and_reports(art, unsha
     assert perf.chi_model.low is not None and merged.families[1].regression is not None
     assert merged.manifest.tokens_processed == whole.manifest.tokens_processed > 0
     assert merged.manifest.arguments["shards"]["count"] == 3
+    assert merged.manifest.arguments["sampling"] == whole.manifest.arguments["sampling"] == {
+        "samples": 1, "temperature": 0.0, "samples_from": "default", "temperature_from": "default"}
     with np.load(unsharded / "activations.npz") as a, np.load(out / "activations.npz") as b:
         for key in ("data", "indices", "indptr", "scores", "item_ids"):
             assert np.array_equal(a[key], b[key], equal_nan=key == "scores")

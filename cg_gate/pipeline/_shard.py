@@ -23,7 +23,7 @@ import hashlib
 import re
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Sequence
+from typing import TYPE_CHECKING, Any, Sequence
 
 import numpy as np
 import scipy.sparse as sp
@@ -45,6 +45,9 @@ from cg_gate.record import (
     write_shard,
 )
 from cg_gate.suites import Item
+
+if TYPE_CHECKING:  # named in annotations only; _run is imported where it is used, as below
+    from cg_gate.pipeline._run import SamplingChoice
 
 _SHARD_RE = re.compile(r"^\s*(\d+)\s*/\s*(\d+)\s*$")
 
@@ -202,7 +205,10 @@ def run_shard(config: RunConfig, *, arguments: dict[str, Any] | None = None) -> 
     record = ShardRecord(
         index=shard.index, count=shard.count, run_key=_key(identity), identity=identity,
         item_keys=[(it.suite, it.id) for it in passes.items],
-        config=passes.config.model_dump(mode="json"), arguments=arguments or {}, packages=packages,
+        config=passes.config.model_dump(mode="json"), packages=packages,
+        # how samples and temperature were decided, for the merged run's manifest
+        arguments={**(arguments or {}),
+                   **({"sampling": passes.sampling.record()} if passes.sampling else {})},
         stage_times=stages.finish(), sae_info=passes.sae.info.model_dump(mode="json"),
         candidate=_side_rows(cand, shard.index == 1 and base is None),
         baseline=_side_rows(base, shard.index == 1) if base is not None else None,
@@ -307,6 +313,16 @@ def _item_order(shards: Sequence[ShardRecord], items: Sequence[Item]) -> np.ndar
     return np.array([where[k] for k in keys], dtype=np.int64)
 
 
+def _sampling_choice(recorded: Any) -> SamplingChoice | None:
+    """The shards' record of how sampling was decided, or None (older shards have none)."""
+    from cg_gate.pipeline._run import SamplingChoice
+
+    try:
+        return SamplingChoice(**recorded) if isinstance(recorded, dict) else None
+    except TypeError:
+        return None
+
+
 def merge_shards(paths: Sequence[Path], *, out: Path, formats: list[str] | None = None,
                  arguments: dict[str, Any] | None = None,
                  progress: bool = False) -> tuple[Any, str]:
@@ -363,7 +379,8 @@ def merge_shards(paths: Sequence[Path], *, out: Path, formats: list[str] | None 
                          candidate=cand, baseline=base,
                          # the shards' refusal detector, named from its files (merge loads no model)
                          refusal_detector=make_refusal_model(
-                             inputs.items, detector=config.refusal_detector)[1])
+                             inputs.items, detector=config.refusal_detector)[1],
+                         sampling=_sampling_choice(first.arguments.get("sampling")))
     merged_args = {**(arguments or {}), "shards": {
         "count": first.count, "arguments": first.arguments,
         "files": [str(s.path) for s in shards]}}
