@@ -25,7 +25,7 @@ import math
 import re
 from dataclasses import dataclass
 
-from cg_gate.record import FamilyResult, GateRun, Verdict
+from cg_gate.record import FamilyResult, GateRun, JudgeCalibrationInfo, Verdict
 from cg_gate.render._format import (
     DASH,
     SEVERITY_RANK,
@@ -239,9 +239,9 @@ def _categories(run: GateRun, limit: int) -> list[str]:
 def _samples(run: GateRun, limit: int) -> list[str]:
     """One line: samples per item, how many sampled items are flaky, the lowest pass rates."""
     sampled = [it for it in run.items if it.samples]
-    gen = run.manifest.generation
     if not sampled:
         return []
+    gen = run.manifest.generation
     rated = [it for it in sampled if it.pass_rate is not None]
     flaky = sorted((it for it in rated if it.flaky),
                    key=lambda it: (it.pass_rate, it.suite, it.id))
@@ -263,7 +263,7 @@ def _samples(run: GateRun, limit: int) -> list[str]:
     return ["", "### Samples", "", line]
 
 
-def _kappa(cal) -> str:
+def _kappa(cal: JudgeCalibrationInfo) -> str:
     if cal.kappa.value is None:
         return f"κ undefined on {cal.n_items} compared items"
     return f"κ {num(cal.kappa.value)} {interval(cal.kappa.low, cal.kappa.high)} on {cal.n_items} items"
@@ -319,8 +319,7 @@ def _cost(run: GateRun) -> list[str]:
             lines.append(_cost_line(name, sum(c.wall_s for c in stages),
                                     sum(c.tokens_in for c in stages),
                                     sum(c.tokens_out for c in stages), n))
-    lines.append(_cost_line("Total", cost.wall_s, cost.tokens_in, cost.tokens_out, n)
-                 .replace("- Total", "- **Total**", 1))
+    lines.append(_cost_line("**Total**", cost.wall_s, cost.tokens_in, cost.tokens_out, n))
     return lines
 
 
