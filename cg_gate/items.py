@@ -97,9 +97,11 @@ class SuiteSampling(BaseModel):
 
     model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
 
-    samples: int = Field(1, ge=1, le=100, description="Responses generated per item.")
+    # strict: `true` or "3" is a mistake here, not a number
+    samples: int = Field(1, ge=1, le=100, strict=True, description="Responses generated per item.")
     temperature: float | None = Field(
-        None, gt=0, le=5, description="Sampling temperature (needed for more than one sample)."
+        None, gt=0, le=5, strict=True,
+        description="Sampling temperature (needed for more than one sample).",
     )
 
     @model_validator(mode="after")

@@ -61,6 +61,9 @@ def test_yaml_and_jsonl_headers_carry_sampling_and_jsonl_round_trips_it(tmp_path
     ("sampling:\n  samples: 2\n  temperature: .nan", 6, "sampling.temperature"),
     ("sampling:\n  samples: 2\n  temperature: 0.5\n  seed: 3", 7, "sampling.seed"),
     ("sampling: 3", 4, "`sampling` must be a mapping"),
+    ("sampling:\n  samples: true\n  temperature: 0.5", 5, "sampling.samples"),
+    ("sampling:\n  samples: '3'\n  temperature: 0.5", 5, "sampling.samples"),
+    ("sampling:\n  samples: 2\n  temperature: yes", 6, "sampling.temperature"),
 ])
 def test_bad_sampling_exits_2_naming_file_and_line(tmp_path, sampling, line, needle):
     path = _yaml(tmp_path, sampling)
