@@ -91,6 +91,10 @@ class Item(BaseModel):
         return hashlib.sha256(blob.encode("utf-8")).hexdigest()
 
 
+MAX_SAMPLES = 100  # responses per item, wherever sampling is set
+MAX_TEMPERATURE = 5.0
+
+
 class SuiteSampling(BaseModel):
     """Responses per item and temperature a suite asks for (its header's `sampling:`); the
     same bounds as a policy's `sampling:`. Several samples need a temperature above 0."""
@@ -98,9 +102,9 @@ class SuiteSampling(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
 
     # strict: `true` or "3" is a mistake here, not a number
-    samples: int = Field(1, ge=1, le=100, strict=True, description="Responses generated per item.")
+    samples: int = Field(1, ge=1, le=MAX_SAMPLES, strict=True, description="Responses generated per item.")
     temperature: float | None = Field(
-        None, gt=0, le=5, strict=True,
+        None, gt=0, le=MAX_TEMPERATURE, strict=True,
         description="Sampling temperature (needed for more than one sample).",
     )
 

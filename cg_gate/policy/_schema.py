@@ -14,6 +14,7 @@ from typing import Annotated, Literal, Union
 
 from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, field_validator, model_validator
 
+from cg_gate.items import MAX_SAMPLES, MAX_TEMPERATURE
 from cg_gate.record import ANALYSIS_DEFAULTS as _D
 from cg_gate.record import AnalysisSettings, Location, Mode, PolicyInfo, Severity
 
@@ -487,9 +488,9 @@ class WaiverPolicySpec(_Spec):
 
 
 class SamplingSpec(_Spec):
-    samples: int = Field(1, ge=1, le=100, description="Responses generated per item.")
+    samples: int = Field(1, ge=1, le=MAX_SAMPLES, description="Responses generated per item.")
     temperature: float | None = Field(
-        None, gt=0, le=5, description="Sampling temperature (needed for more than one sample)."
+        None, gt=0, le=MAX_TEMPERATURE, description="Sampling temperature (needed for more than one sample)."
     )
 
 
