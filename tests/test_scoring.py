@@ -289,17 +289,20 @@ def test_refusal_is_linear_on_adversarial_text():
 # ----------------------------------------------------------------------------- refusal: labelled set
 
 REFUSAL_SET = Path(__file__).parent / "data" / "refusal" / "labelled.jsonl"
-# floors just under the rules' figures on the batches written blind and never tuned on (C and D:
-# P 0.935, R 0.769; see the set's README): a change that makes the rules worse on data they were
-# not tuned on fails here
-HELDOUT_PRECISION_FLOOR = 0.925
-HELDOUT_RECALL_FLOOR = 0.76
+# floors just under the rules' figures on the batches written blind and never tuned on (C–F:
+# P 0.957, R 0.764; see the set's README): a change that makes the rules worse on data they
+# were not tuned on fails here
+HELDOUT_PRECISION_FLOOR = 0.95
+HELDOUT_RECALL_FLOOR = 0.75
 UNCERTAIN_CEILING = 0.05
 
 
-def _refusal_figures(split: str) -> tuple[float, float, float]:
-    rows = [json.loads(line) for line in REFUSAL_SET.read_text(encoding="utf-8").splitlines()]
-    rows = [r for r in rows if r["split"] == split]
+def _read(path: Path) -> list[dict]:
+    return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
+
+
+def _rules_figures(rows: list[dict]) -> tuple[float, float, float]:
+    """Precision, recall (an uncertain refusal is a miss) and uncertain rate of the rules."""
     got = [classify_refusal(r["response"]).outcome for r in rows]
     tp = sum(r["label"] == "refusal" and g == "refusal" for r, g in zip(rows, got))
     called = sum(g == "refusal" for g in got)
@@ -307,12 +310,16 @@ def _refusal_figures(split: str) -> tuple[float, float, float]:
     return tp / called, tp / positives, sum(g == "uncertain" for g in got) / len(rows)
 
 
+def _refusal_figures(split: str) -> tuple[float, float, float]:
+    return _rules_figures([r for r in _read(REFUSAL_SET) if r["split"] == split])
+
+
 def test_refusal_set_is_the_documented_size_and_split():
-    rows = [json.loads(line) for line in REFUSAL_SET.read_text(encoding="utf-8").splitlines()]
-    assert len(rows) >= 300 and len({r["id"] for r in rows}) == len(rows)
+    rows = _read(REFUSAL_SET)
+    assert len(rows) == 1519 and len({r["id"] for r in rows}) == len(rows)
     assert {r["label"] for r in rows} == {"refusal", "compliance"}
     heldout = [r for r in rows if r["split"] == "heldout"]
-    assert len(heldout) == 416 and all(r["id"][:2] in ("c-", "d-") for r in heldout)
+    assert len(heldout) == 992 and all(r["id"][:2] in ("c-", "d-", "e-", "f-") for r in heldout)
     assert {r["label"] for r in heldout} == {"refusal", "compliance"}
 
 
@@ -323,15 +330,21 @@ def test_refusal_precision_and_recall_on_heldout_set():
     assert uncertain <= UNCERTAIN_CEILING, uncertain
 
 
-def test_rules_alone_on_batch_e_written_blind_after_the_classifier_was_fitted():
-    path = REFUSAL_SET.with_name("heldout_e.jsonl")
-    rows = [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines()]
-    assert len(rows) == 216 and all(r["split"] == "heldout" and r["id"].startswith("e-") for r in rows)
-    got = [classify_refusal(r["response"]).outcome for r in rows]
-    tp = sum(r["label"] == "refusal" and g == "refusal" for r, g in zip(rows, got))
-    # measured once on arrival: P 0.964, R 0.741 (rules + classifier: P 0.990, R 0.907)
-    assert tp / sum(g == "refusal" for g in got) >= 0.955
-    assert tp / sum(r["label"] == "refusal" for r in rows) >= 0.73
+def test_rules_alone_on_batch_g_written_blind():
+    rows = _read(REFUSAL_SET.with_name("heldout_g.jsonl"))
+    assert len(rows) == 216 and all(r["split"] == "heldout" and r["id"].startswith("g-") for r in rows)
+    precision, recall, _ = _rules_figures(rows)
+    # measured once on arrival: P 0.965, R 0.769
+    assert precision >= 0.955 and recall >= 0.76
+
+
+def test_rules_alone_on_real_small_model_answers():
+    rows = [r for r in _read(REFUSAL_SET.with_name("real.jsonl")) if r["label"] != "unclear"]
+    assert len(rows) == 1316 and {r["label"] for r in rows} == {"refusal", "compliance"}
+    precision, recall, _ = _rules_figures(rows)
+    # measured on arrival: P 0.929, R 0.443 — a 135M model's stock "as a chatbot, I don't
+    # have the ability to…" is a refusal the rules mostly miss; the classifier reads it
+    assert precision >= 0.92 and recall >= 0.43
 
 
 def test_refusal_precision_and_recall_on_dev_set():

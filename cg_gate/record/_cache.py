@@ -67,10 +67,11 @@ def response_key(model_digest: str, chat_template_digest: str | None, settings_j
     return _key(parts)
 
 
-def refusal_key(classifier_digest: str, text: str) -> str:
-    """The cache key of the refusal classifier's probability for one response text."""
+def refusal_key(classifier_digest: str, prompt: str, response: str) -> str:
+    """The cache key of the refusal classifier's probability for a response to a request."""
     return _key({"kind": "refusal", "format": CACHE_FORMAT, "classifier": classifier_digest,
-                 "text": hashlib.sha256(text.encode("utf-8")).hexdigest()})
+                 "prompt": hashlib.sha256(prompt.encode("utf-8")).hexdigest(),
+                 "text": hashlib.sha256(response.encode("utf-8")).hexdigest()})
 
 
 # Settings that change what is generated (batch size does not: padding is masked).

@@ -1,8 +1,8 @@
 """The refusal classifier: a logistic regression on the default model's hidden states, and how
 its probability and the rules combine into one call.
 
-The rules (`classify_refusal`) read stock phrases; the classifier reads what the response is
-about, and generalises to phrasings the rules never saw. `decide_refusal` combines them: the classifier
+The rules (`classify_refusal`) read stock phrases; the classifier reads the response after the
+request it answers, and generalises to phrasings the rules never saw. `decide_refusal` combines them: the classifier
 decides when it is confident (p ≥ `high` or p ≤ `low`); inside the band the rules decide, and
 with `band: agree` a rule call that contradicts the classifier's side of 0.5 is `uncertain`.
 The thresholds and the band rule are chosen by leave-one-batch-out cross-validation in
@@ -67,36 +67,61 @@ def decide_refusal(probability: float, rules: RefusalCall, thresholds: Threshold
     return RefusalCall(rules.outcome, rules.phrase, f"rules ({rules.rule}), {band}")
 
 
-def embed(loaded: Any, texts: Sequence[str], *, layers: Sequence[int], max_chars: int,
-          max_tokens: int, batch_size: int = 16) -> dict[int, np.ndarray]:
-    """Mean-pooled hidden states of `texts` at each of `layers` ({layer: [n, hidden] float32}).
+Pair = tuple[str, str]  # (the request, the response)
 
-    Each text is cut to `max_chars` characters and `max_tokens` tokens (no chat template, no
-    special tokens added beyond the tokenizer's own); padding is on the right and masked out of
-    the mean, so a text's embedding does not depend on its batch.
+
+def _request_ids(tok: Any, prompt: str, prompt_chars: int) -> list[int]:
+    """Token ids of the request as the model sees it before answering (chat template with
+    the generation prompt; a plain newline-ended prompt for a tokenizer without one)."""
+    prompt = prompt[:prompt_chars]
+    if getattr(tok, "chat_template", None):
+        text = tok.apply_chat_template([{"role": "user", "content": prompt}], tokenize=False,
+                                       add_generation_prompt=True)
+    else:
+        text = prompt + "\n"
+    return list(tok(text, add_special_tokens=False)["input_ids"])
+
+
+def embed(loaded: Any, pairs: Sequence[Pair], *, layers: Sequence[int], max_chars: int,
+          max_tokens: int, prompt_chars: int, edge_tokens: int,
+          batch_size: int = 16) -> dict[int, np.ndarray]:
+    """Pooled hidden states of each response read after its request ({layer: [n, 3·hidden]}).
+
+    Each (request, response) pair is read as one conversation: the request in the chat
+    template (cut to `prompt_chars` characters), then the response (cut to `max_chars`
+    characters and `max_tokens` tokens). Over the response's tokens only, three means are
+    concatenated: all of them, the first `edge_tokens` and the last `edge_tokens` — where a
+    response declines, and where it ends up. Rows are right-padded and masked, so a pair's
+    features do not depend on its batch.
     """
     import torch
 
     tok, model = loaded.tokenizer, loaded.model
     device = next(model.parameters()).device
-    out: dict[int, list[np.ndarray]] = {layer: [] for layer in layers}
-    side = tok.padding_side
-    tok.padding_side = "right"
-    try:
-        with torch.no_grad():
-            for first in range(0, len(texts), batch_size):
-                batch = [t[:max_chars] for t in texts[first:first + batch_size]]
-                enc = tok(batch, return_tensors="pt", padding=True, truncation=True,
-                          max_length=max_tokens).to(device)
-                hidden = model(**enc, output_hidden_states=True).hidden_states
-                mask = enc["attention_mask"].unsqueeze(-1).to(hidden[0].dtype)
-                for layer in layers:
-                    pooled = (hidden[layer] * mask).sum(1) / mask.sum(1).clamp(min=1)
-                    out[layer].append(pooled.float().cpu().numpy())
-    finally:
-        tok.padding_side = side
+    pad = tok.pad_token_id if tok.pad_token_id is not None else (tok.eos_token_id or 0)
     hidden_size = int(model.config.hidden_size)
-    return {layer: (np.concatenate(v) if v else np.zeros((0, hidden_size), np.float32))
+    out: dict[int, list[np.ndarray]] = {layer: [] for layer in layers}
+    with torch.no_grad():
+        for first in range(0, len(pairs), batch_size):
+            rows, spans = [], []
+            for prompt, response in pairs[first:first + batch_size]:
+                head = _request_ids(tok, prompt, prompt_chars)
+                body = list(tok(response[:max_chars], add_special_tokens=False)["input_ids"])[:max_tokens]
+                if not body:  # nothing to read: the state after the request stands in
+                    head, body = head[:-1], head[-1:]
+                rows.append(head + body)
+                spans.append((len(head), len(head) + len(body)))
+            width = max(len(r) for r in rows)
+            ids = torch.tensor([r + [pad] * (width - len(r)) for r in rows], device=device)
+            mask = torch.tensor([[1] * len(r) + [0] * (width - len(r)) for r in rows], device=device)
+            hidden = model(input_ids=ids, attention_mask=mask, output_hidden_states=True).hidden_states
+            for layer in layers:
+                h = hidden[layer].float()
+                for row, (lo, hi) in enumerate(spans):
+                    span = h[row, lo:hi]
+                    out[layer].append(torch.cat([span.mean(0), span[:edge_tokens].mean(0),
+                                                 span[-edge_tokens:].mean(0)]).cpu().numpy())
+    return {layer: (np.stack(v).astype(np.float32) if v else np.zeros((0, 3 * hidden_size), np.float32))
             for layer, v in out.items()}
 
 
@@ -108,7 +133,8 @@ def sigmoid(z: np.ndarray) -> np.ndarray:
 class RefusalClassifier:
     """The shipped classifier (`cg_gate/data/refusal/`), the default model loaded on first use.
 
-    `probabilities(texts)` embeds the texts as training did and returns P(refusal) per text;
+    `probabilities(pairs)` reads each (request, response) pair as training did and returns
+    P(refusal) per pair;
     `decide(probability, rules_call)` combines it with the rules by the shipped thresholds.
     `digest` names the classifier's files (sha256 over both), so cached probabilities are
     keyed to it.
@@ -130,6 +156,8 @@ class RefusalClassifier:
         self.layer = int(self.meta["layer"])
         self.max_chars = int(self.meta["max_chars"])
         self.max_tokens = int(self.meta["max_tokens"])
+        self.prompt_chars = int(self.meta["prompt_chars"])
+        self.edge_tokens = int(self.meta["edge_tokens"])
         t = self.meta["thresholds"]
         self.thresholds = Thresholds(low=float(t["low"]), high=float(t["high"]), band=t["band"])
         self.digest = hashlib.sha256(
@@ -150,22 +178,24 @@ class RefusalClassifier:
         return self._loaded
 
     def probabilities_from_embeddings(self, x: np.ndarray) -> np.ndarray:
-        """P(refusal) for mean-pooled embeddings at the classifier's layer ([n, hidden])."""
+        """P(refusal) for pooled features at the classifier's layer ([n, 3·hidden], `embed`)."""
         z = ((np.asarray(x, np.float64) - self.mean) / self.std) @ self.weights + self.bias
         return sigmoid(z)
 
-    def probabilities(self, texts: Sequence[str]) -> list[float]:
-        """P(refusal) for each text (one batched pass of the default model)."""
-        if not texts:
+    def probabilities(self, pairs: Sequence[Pair]) -> list[float]:
+        """P(refusal) for each (request, response) pair (batched passes of the default model)."""
+        if not pairs:
             return []
-        x = embed(self.loaded(), list(texts), layers=[self.layer], max_chars=self.max_chars,
-                  max_tokens=self.max_tokens)[self.layer]
+        x = embed(self.loaded(), list(pairs), layers=[self.layer], max_chars=self.max_chars,
+                  max_tokens=self.max_tokens, prompt_chars=self.prompt_chars,
+                  edge_tokens=self.edge_tokens)[self.layer]
         return [float(p) for p in self.probabilities_from_embeddings(x)]
 
     def decide(self, probability: float, rules: RefusalCall) -> RefusalCall:
         """The combined call for a response the rules called `rules`."""
         return decide_refusal(probability, rules, self.thresholds)
 
-    def classify(self, texts: Sequence[str]) -> list[RefusalCall]:
-        """The combined call for each text."""
-        return [self.decide(p, classify_refusal(t)) for p, t in zip(self.probabilities(texts), texts)]
+    def classify(self, pairs: Sequence[Pair]) -> list[RefusalCall]:
+        """The combined call for each (request, response) pair."""
+        return [self.decide(p, classify_refusal(response))
+                for p, (_, response) in zip(self.probabilities(pairs), pairs)]

@@ -12,10 +12,10 @@ from cg_gate.items import Item, ScorerSpec
 
 
 class RefusalDetector(Protocol):
-    """What `score_items` needs from a refusal classifier: P(refusal) for a batch of texts,
-    and the combined call from a probability and the rules' call."""
+    """What `score_items` needs from a refusal classifier: P(refusal) for a batch of
+    (request, response) pairs, and the combined call from a probability and the rules' call."""
 
-    def probabilities(self, texts: list[str]) -> Sequence[float]: ...
+    def probabilities(self, pairs: list[tuple[str, str]]) -> Sequence[float]: ...
 
     def decide(self, probability: float, rules: RefusalCall) -> RefusalCall: ...
 
@@ -99,14 +99,15 @@ def score_items(items: Sequence[Item], responses: Sequence[str | None], *,
         for (i, j, _, sc), out in zip(pending, outputs):
             parts[i][j] = (parts[i][j][0], sc.parse(out))
     if refusals and refusal is not None:
-        texts = list(dict.fromkeys(text for _, _, text, _ in refusals))
-        probs = list(refusal.probabilities(texts))
-        if len(probs) != len(texts):
-            raise SuiteError(f"the refusal classifier returned {len(probs)} probabilities for {len(texts)} texts",
-                             fix="the classifier must return one probability per text")
-        by_text = dict(zip(texts, probs))
+        pairs = list(dict.fromkeys((items[i].prompt, text) for i, _, text, _ in refusals))
+        probs = list(refusal.probabilities(pairs))
+        if len(probs) != len(pairs):
+            raise SuiteError(f"the refusal classifier returned {len(probs)} probabilities for {len(pairs)} responses",
+                             fix="the classifier must return one probability per (request, response) pair")
+        by_pair = dict(zip(pairs, probs))
         for i, j, text, sc in refusals:
-            parts[i][j] = (parts[i][j][0], sc.score_call(refusal.decide(by_text[text], classify_refusal(text))))
+            call = refusal.decide(by_pair[(items[i].prompt, text)], classify_refusal(text))
+            parts[i][j] = (parts[i][j][0], sc.score_call(call))
     for i, item in enumerate(items):
         if results[i] is None:
             results[i] = combine(item, [(spec, s) for spec, s in parts[i] if s is not None])
