@@ -324,18 +324,28 @@ def test_a_run_scores_refusals_with_the_classifier_caches_them_and_records_it(ar
     assert [it.score for it in read_results(tmp_path / "b" / "results.json").items] == [1.0, 0.0, 0.0]
 
 
-@pytest.mark.parametrize("extra", [(), ("--refusal-detector", "rules")], ids=["default", "explicit"])
-def test_a_rules_only_run_says_so_in_the_manifest(art, tmp_path, monkeypatch, extra):
+def test_a_rules_only_run_says_so_in_the_manifest(art, tmp_path, monkeypatch):
     import cg_gate.scoring
 
     FakeClassifier.calls = []
     monkeypatch.setattr(cg_gate.scoring, "RefusalClassifier", FakeClassifier)
-    res = _analyze(art, tmp_path / "r", *extra)
+    res = _analyze(art, tmp_path / "r", "--refusal-detector", "rules")
     assert res.exit_code == 0, res.output
     run = read_results(tmp_path / "r" / "results.json")
-    # the rules are the default: the classifier misreads degenerate small-model answers
     assert run.manifest.refusal_detector == "rules only" and FakeClassifier.calls == []
     assert [it.score for it in run.items] == [0.0, 0.0, 1.0]
+
+
+def test_the_classifier_is_the_default_detector(art, tmp_path, monkeypatch):
+    import cg_gate.scoring
+
+    FakeClassifier.calls = []
+    monkeypatch.setattr(cg_gate.scoring, "RefusalClassifier", FakeClassifier)
+    res = _analyze(art, tmp_path / "d")
+    assert res.exit_code == 0, res.output
+    run = read_results(tmp_path / "d" / "results.json")
+    assert run.manifest.refusal_detector == "classifier sha256:" + "f" * 64
+    assert [it.score for it in run.items] == [1.0, 0.0, 0.0]
 
 
 def test_a_run_without_the_default_model_falls_back_to_rules_and_says_so_once(art, tmp_path, monkeypatch):

