@@ -96,3 +96,9 @@ def test_all_passing_run_has_no_results():
     log = sarif_log(make_run(verdicts=[full.verdicts[0], full.verdicts[3]]))
     assert log["runs"][0]["results"] == []
     assert sarif_problems(log) == []
+
+
+def test_repo_relative_keeps_a_path_no_file_system_can_hold(tmp_path):
+    # a lone surrogate cannot be encoded for the OS; the location still renders, marked
+    assert repo_relative("/\ud800", root=tmp_path) == "file:///%EF%BF%BD"
+    assert repo_relative("pol\udc80.yaml") == "pol\ufffd.yaml"

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 from pathlib import Path, PurePosixPath
 from typing import Any
 
@@ -29,10 +30,15 @@ FINGERPRINT_KEY = "cgGateStableId/v1"
 REPORTED = ("fail", "error", "warn")
 
 _DEFAULT_LEVEL = {"error": "error", "warn": "warning", "info": "note"}
+_SURROGATE = re.compile("[\ud800-\udfff]")
 
 
 def repo_relative(path: str, root: Path | None = None) -> str:
-    """`path` as a forward-slash URI relative to the repository root (cwd by default)."""
+    """`path` as a forward-slash URI relative to the repository root (cwd by default).
+
+    A lone surrogate (a file name no file system can hold, e.g. from a hand-edited record)
+    becomes U+FFFD, so the path can still be resolved and written."""
+    path = _SURROGATE.sub("\ufffd", path)
     p = Path(path)
     if p.is_absolute():
         base = (root or Path.cwd()).resolve()
