@@ -18,20 +18,22 @@ import random
 from pathlib import Path
 
 from _common import REPO, read_jsonl
+from train_refusal import batch_of
 
 from cg_gate.default import default_adapter_dir
 from cg_gate.models import ModelSpec, default_model_spec, load_model
 from cg_gate.models._generate import _generate_texts, _length_order, _prompt_text
 from cg_gate.suites import load_suite, starter_suite_path
 
-LABELLED = [REPO / "tests" / "data" / "refusal" / n for n in ("labelled.jsonl", "heldout_e.jsonl")]
+LABELLED = REPO / "tests" / "data" / "refusal" / "labelled.jsonl"
+DRAWN_FROM = ("A", "B", "C", "D", "E")  # the written batches there when real.jsonl was drawn
 
 
 def prompts(n: int, seed: int) -> list[str]:
-    """`n` distinct prompts from the labelled set (seeded draw), then the starter suite's."""
+    """`n` distinct prompts of written batches A–E (seeded draw), then the starter suite's."""
     seen: dict[str, None] = {}
-    for path in LABELLED:
-        for row in read_jsonl(path):
+    for row in read_jsonl(LABELLED):
+        if batch_of(row["id"]) in DRAWN_FROM:
             seen.setdefault(row["prompt"], None)
     drawn = random.Random(seed).sample(sorted(seen), n)
     starter = [item.prompt for item in load_suite(starter_suite_path()).items]
