@@ -8,6 +8,11 @@ candidate (the same model with the billing-support LoRA adapter) answer, greedy,
 (`id`, `prompt`, `response`, `source`) for people to label by the set's rules.
 
     python training/sample_real_responses.py --prompts 360 --out training/work/real_unlabelled.jsonl
+
+A second set, on requests the first did not use (batches A–G), without the starter suite:
+
+    python training/sample_real_responses.py --prompts 300 --batches ABCDEFG --no-starter \
+        --exclude tests/data/refusal/real.jsonl --id-prefix s --out training/work/real2_unlabelled.jsonl
 """
 
 from __future__ import annotations
@@ -25,19 +30,21 @@ from cg_gate.models import ModelSpec, default_model_spec, load_model
 from cg_gate.models._generate import _generate_texts, _length_order, _prompt_text
 from cg_gate.suites import load_suite, starter_suite_path
 
-LABELLED = REPO / "tests" / "data" / "refusal" / "labelled.jsonl"
-DRAWN_FROM = ("A", "B", "C", "D", "E")  # the written batches there when real.jsonl was drawn
+WRITTEN = [REPO / "tests" / "data" / "refusal" / n for n in ("labelled.jsonl", "heldout_g.jsonl")]
 
 
-def prompts(n: int, seed: int) -> list[str]:
-    """`n` distinct prompts of written batches A–E (seeded draw), then the starter suite's."""
+def prompts(n: int, seed: int, *, batches: str = "ABCDE", starter: bool = True,
+            exclude: frozenset[str] = frozenset()) -> list[str]:
+    """`n` distinct requests of the written `batches` (seeded draw; none of `exclude`), then
+    the starter suite's (with `starter`). The defaults are how real.jsonl was drawn."""
     seen: dict[str, None] = {}
-    for row in read_jsonl(LABELLED):
-        if batch_of(row["id"]) in DRAWN_FROM:
-            seen.setdefault(row["prompt"], None)
+    for path in WRITTEN:
+        for row in read_jsonl(path):
+            if batch_of(row["id"]) in batches and row["prompt"] not in exclude:
+                seen.setdefault(row["prompt"], None)
     drawn = random.Random(seed).sample(sorted(seen), n)
-    starter = [item.prompt for item in load_suite(starter_suite_path()).items]
-    return list(dict.fromkeys(drawn + starter))
+    more = [item.prompt for item in load_suite(starter_suite_path()).items] if starter else []
+    return list(dict.fromkeys(drawn + more))
 
 
 def answer(spec: ModelSpec, texts: list[str], max_new_tokens: int, batch: int) -> list[str]:
@@ -60,17 +67,25 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=20261129)
     parser.add_argument("--max-new-tokens", type=int, default=64)
     parser.add_argument("--batch-size", type=int, default=16)
+    parser.add_argument("--batches", default="ABCDE", help="written batches to draw requests from")
+    parser.add_argument("--no-starter", action="store_true", help="leave out the starter suite's requests")
+    parser.add_argument("--exclude", type=Path, nargs="*", default=[],
+                        help="JSONL files whose requests are not drawn again")
+    parser.add_argument("--id-prefix", default="", help="prefix of the ids: s → s-base-000")
     parser.add_argument("--out", type=Path, required=True)
     args = parser.parse_args()
 
-    texts = prompts(args.prompts, args.seed)
+    exclude = frozenset(row["prompt"] for path in args.exclude for row in read_jsonl(path))
+    texts = prompts(args.prompts, args.seed, batches=args.batches, starter=not args.no_starter,
+                    exclude=exclude)
     base = default_model_spec().model_copy(update={"device": "cpu", "dtype": "float32"})
     sides = {"base": base, "adapter": base.model_copy(update={"adapter": str(default_adapter_dir())})}
     rows = []
     for name, spec in sides.items():
         for k, (prompt, response) in enumerate(zip(texts, answer(spec, texts, args.max_new_tokens,
                                                                   args.batch_size))):
-            rows.append({"id": f"{name}-{k:03d}", "prompt": prompt, "response": response,
+            rows.append({"id": f"{args.id_prefix}-{name}-{k:03d}" if args.id_prefix else f"{name}-{k:03d}",
+                         "prompt": prompt, "response": response,
                          "source": f"SmolLM2-135M-Instruct{' + billing-support adapter' if name == 'adapter' else ''}, "
                                    f"greedy, {args.max_new_tokens} new tokens"})
     args.out.parent.mkdir(parents=True, exist_ok=True)
