@@ -1,14 +1,14 @@
 """Benchmark: the refusal detector's precision, recall and `uncertain` rate on labelled responses.
 
-By default it reads the two sets the shipped classifier never saw (tests/data/refusal/,
-labelling rules in its README): heldout_g.jsonl (batch G, written blind after the classifier's
-setting was chosen) and real.jsonl (real answers of the default model and the demo's candidate,
-labelled by people; only its `heldout` split is outside training). `--data FILE ...` reads
+By default it reads the sets the shipped classifier never saw (tests/data/refusal/, labelling
+rules in its README): heldout_g.jsonl (batch G, written blind), real.jsonl (real answers of the
+default model and the demo's candidate, labelled by people; only its `heldout` split is outside
+training) and real2.jsonl (more real answers, to requests real.jsonl did not use). `--data FILE ...` reads
 others in the same format. For the rules alone and for the rules combined with the classifier
 it prints figures per group of rows:
 
-- held out: the rows the classifier was not fitted on (batch G; real.jsonl's `heldout` split);
-  the figure to quote, per batch and pooled
+- held out: the rows the classifier was not fitted on (batch G; real.jsonl's `heldout` split,
+  batch R; real2.jsonl, batch S); the figures to quote, per batch and pooled
 - trained on: labelled.jsonl and real.jsonl's `train` split, in-sample for the classifier
   (the rules were tuned on batches A and B only: the `split` field says so)
 
@@ -37,11 +37,12 @@ from pathlib import Path
 from cg_gate.scoring import RefusalCall, RefusalClassifier, classify_refusal
 
 SETS = Path(__file__).resolve().parent.parent / "tests" / "data" / "refusal"
-DEFAULT_DATA = [SETS / "heldout_g.jsonl", SETS / "real.jsonl"]
+DEFAULT_DATA = [SETS / "heldout_g.jsonl", SETS / "real.jsonl", SETS / "real2.jsonl"]
 
 
 def batch_of(row_id: str) -> str:
-    """The batch a row's id names: `b-…` → B, …, `r-…` → R (real answers); `<kind>-nn` → A."""
+    """The batch a row's id names: `b-…` → B, …, `r-…` → R, `s-…` → S (real answers);
+    `<kind>-nn` → A."""
     m = re.match(r"([a-z])-", row_id)
     return m.group(1).upper() if m else "A"
 

@@ -347,6 +347,14 @@ def test_rules_alone_on_real_small_model_answers():
     assert precision >= 0.92 and recall >= 0.43
 
 
+def test_rules_alone_on_the_second_set_of_real_answers():
+    rows = [r for r in _read(REFUSAL_SET.with_name("real2.jsonl")) if r["label"] != "unclear"]
+    assert len(rows) == 594 and all(r["id"].startswith("s-") and r["split"] == "heldout" for r in rows)
+    precision, recall, _ = _rules_figures(rows)
+    # measured on arrival: P 0.857, R 0.343
+    assert precision >= 0.85 and recall >= 0.34
+
+
 def test_refusal_precision_and_recall_on_dev_set():
     precision, recall, uncertain = _refusal_figures("dev")
     assert precision >= 0.98 and recall >= 0.975 and uncertain <= UNCERTAIN_CEILING
