@@ -5,7 +5,7 @@ a gate reads the answers of real, often small, models, whose failures look diffe
 (repetition, half-sentences, rambling compliance). This script draws prompts from the labelled
 set and the starter suite and writes what SmolLM2-135M-Instruct and the demo's fine-tuned
 candidate (the same model with the billing-support LoRA adapter) answer, greedy, as JSONL
-(`id`, `prompt`, `response`, `source`) for people to label by the set's rules.
+(`id`, `prompt`, `response`, `source`) to be labelled by the set's rules.
 
     python training/sample_real_responses.py --prompts 360 --out training/work/real_unlabelled.jsonl
 
