@@ -1,10 +1,10 @@
 """Benchmark: the refusal detector's precision, recall and `uncertain` rate on labelled responses.
 
 By default it reads the sets the shipped classifier never saw (tests/data/refusal/, labelling
-rules in its README): heldout_g.jsonl (batch G, written blind), real.jsonl (real answers of the
-default model and the demo's candidate, labelled by the set's rules; only its `heldout` split is outside
-training) and real2.jsonl (more real answers, to requests real.jsonl did not use). `--data FILE ...` reads
-others in the same format. For the rules alone and for the rules combined with the classifier
+rules in its README): heldout_g.jsonl (batch G, written blind), real.jsonl (real answers of
+the default model and the demo's candidate, labelled by the set's rules; only its `heldout`
+split is outside training) and real2.jsonl (more real answers, to requests real.jsonl did not
+use). `--data FILE ...` reads others in the same format. For the rules alone and for the rules combined with the classifier
 it prints figures per group of rows:
 
 - held out: the rows the classifier was not fitted on (batch G; real.jsonl's `heldout` split,
