@@ -65,7 +65,8 @@ def score_items(items: Sequence[Item], responses: Sequence[str | None], *,
     results: list[Score | None] = [None] * len(items)
     parts: list[list[tuple[ScorerSpec, Score | None]]] = [[] for _ in items]
     pending: list[tuple[int, int, str, RubricJudge]] = []  # item index, part index, prompt, scorer
-    refusals: list[tuple[int, int, str, RefusalScorer]] = []  # item index, part index, response, scorer
+    # item index, part index, (request, response), scorer
+    refusals: list[tuple[int, int, tuple[str, str], RefusalScorer]] = []
     for i, (item, response) in enumerate(zip(items, responses)):
         if item.score is not None:
             results[i] = Score(item.score, "imported" if not item.reason else f"imported: {item.reason}")
@@ -87,7 +88,7 @@ def score_items(items: Sequence[Item], responses: Sequence[str | None], *,
                     pending.append((i, len(parts[i]), sc.prompt(item, response), sc))
                     parts[i].append((spec, None))
             elif isinstance(sc, RefusalScorer) and refusal is not None and response.strip():
-                refusals.append((i, len(parts[i]), response, sc))
+                refusals.append((i, len(parts[i]), (item.prompt, response), sc))
                 parts[i].append((spec, None))
             else:
                 parts[i].append((spec, sc(item, response)))
@@ -99,14 +100,14 @@ def score_items(items: Sequence[Item], responses: Sequence[str | None], *,
         for (i, j, _, sc), out in zip(pending, outputs):
             parts[i][j] = (parts[i][j][0], sc.parse(out))
     if refusals and refusal is not None:
-        pairs = list(dict.fromkeys((items[i].prompt, text) for i, _, text, _ in refusals))
+        pairs = list(dict.fromkeys(pair for _, _, pair, _ in refusals))
         probs = list(refusal.probabilities(pairs))
         if len(probs) != len(pairs):
             raise SuiteError(f"the refusal classifier returned {len(probs)} probabilities for {len(pairs)} responses",
                              fix="the classifier must return one probability per (request, response) pair")
         by_pair = dict(zip(pairs, probs))
-        for i, j, text, sc in refusals:
-            call = refusal.decide(by_pair[(items[i].prompt, text)], classify_refusal(text))
+        for i, j, pair, sc in refusals:
+            call = refusal.decide(by_pair[pair], classify_refusal(pair[1]))
             parts[i][j] = (parts[i][j][0], sc.score_call(call))
     for i, item in enumerate(items):
         if results[i] is None:
