@@ -32,9 +32,13 @@ CSV_SUITES = 600
 assert POLICIES + WAIVER_FILES + YAML_SUITES + JSONL_SUITES + CSV_SUITES >= 5000
 
 
+def _examples(n: int) -> int:
+    """`n` generated inputs, scaled by FUZZ_SCALE."""
+    return int(n * float(os.environ.get("FUZZ_SCALE", "1")))
+
+
 def _settings(n: int):
-    n = int(n * float(os.environ.get("FUZZ_SCALE", "1")))
-    return settings(max_examples=n, deadline=None, derandomize=True, database=None,
+    return settings(max_examples=_examples(n), deadline=None, derandomize=True, database=None,
                     suppress_health_check=list(HealthCheck))
 
 
@@ -233,7 +237,7 @@ def test_fuzzed_policies_exit_0_or_2(workdir):
         _run(ran, "policy", "validate", str(path), "--today", "2026-11-01")
 
     check()
-    assert ran[0] >= int(POLICIES * float(os.environ.get("FUZZ_SCALE", "1")))
+    assert ran[0] >= _examples(POLICIES)
 
 
 def test_fuzzed_waiver_files_exit_0_or_2(workdir):
@@ -258,7 +262,7 @@ def test_fuzzed_waiver_files_exit_0_or_2(workdir):
         _run(ran, "policy", "validate", str(pol), "--waivers", str(path), "--today", "2026-11-01")
 
     check()
-    assert ran[0] >= int(WAIVER_FILES * float(os.environ.get("FUZZ_SCALE", "1")))
+    assert ran[0] >= _examples(WAIVER_FILES)
 
 
 def test_fuzzed_yaml_suites_exit_0_or_2(workdir):
@@ -272,7 +276,7 @@ def test_fuzzed_yaml_suites_exit_0_or_2(workdir):
         _run(ran, "suite", "validate", str(path))
 
     check()
-    assert ran[0] >= int(YAML_SUITES * float(os.environ.get("FUZZ_SCALE", "1")))
+    assert ran[0] >= _examples(YAML_SUITES)
 
 
 def _json_line(draw, value) -> str:
@@ -303,7 +307,7 @@ def test_fuzzed_jsonl_suites_exit_0_or_2(workdir):
         _run(ran, "suite", "validate", str(path))
 
     check()
-    assert ran[0] >= int(JSONL_SUITES * float(os.environ.get("FUZZ_SCALE", "1")))
+    assert ran[0] >= _examples(JSONL_SUITES)
 
 
 def test_fuzzed_csv_suites_exit_0_or_2(workdir):
@@ -331,4 +335,4 @@ def test_fuzzed_csv_suites_exit_0_or_2(workdir):
         _run(ran, "suite", "validate", str(path))
 
     check()
-    assert ran[0] >= int(CSV_SUITES * float(os.environ.get("FUZZ_SCALE", "1")))
+    assert ran[0] >= _examples(CSV_SUITES)

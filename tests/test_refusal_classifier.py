@@ -225,6 +225,16 @@ class FakeClassifier:
         return decide_refusal(probability, rules, BAND)
 
 
+@pytest.fixture
+def fake_classifier(monkeypatch):
+    """Runs get FakeClassifier in place of the shipped one, its call log emptied."""
+    import cg_gate.scoring
+
+    FakeClassifier.calls = []
+    monkeypatch.setattr(cg_gate.scoring, "RefusalClassifier", FakeClassifier)
+    return FakeClassifier
+
+
 def test_run_model_reads_the_cache_before_the_classifier(tmp_path):
     from cg_gate.pipeline._inputs import RefusalModel
     from cg_gate.record import RunCache
@@ -300,11 +310,7 @@ def _analyze(art: Path, out: Path, *extra: str):
         "--max-new-tokens", "4", "--batch-size", "4", "--no-progress", *extra], catch_exceptions=False)
 
 
-def test_a_run_scores_refusals_with_the_classifier_caches_them_and_records_it(art, tmp_path, monkeypatch):
-    import cg_gate.scoring
-
-    FakeClassifier.calls = []
-    monkeypatch.setattr(cg_gate.scoring, "RefusalClassifier", FakeClassifier)
+def test_a_run_scores_refusals_with_the_classifier_caches_them_and_records_it(art, tmp_path, fake_classifier):
     res = _analyze(art, tmp_path / "a", "--refusal-detector", "classifier")
     assert res.exit_code == 0, res.output
     run = read_results(tmp_path / "a" / "results.json")
@@ -324,11 +330,7 @@ def test_a_run_scores_refusals_with_the_classifier_caches_them_and_records_it(ar
     assert [it.score for it in read_results(tmp_path / "b" / "results.json").items] == [1.0, 0.0, 0.0]
 
 
-def test_a_rules_only_run_says_so_in_the_manifest(art, tmp_path, monkeypatch):
-    import cg_gate.scoring
-
-    FakeClassifier.calls = []
-    monkeypatch.setattr(cg_gate.scoring, "RefusalClassifier", FakeClassifier)
+def test_a_rules_only_run_says_so_in_the_manifest(art, tmp_path, fake_classifier):
     res = _analyze(art, tmp_path / "r", "--refusal-detector", "rules")
     assert res.exit_code == 0, res.output
     run = read_results(tmp_path / "r" / "results.json")
@@ -336,11 +338,7 @@ def test_a_rules_only_run_says_so_in_the_manifest(art, tmp_path, monkeypatch):
     assert [it.score for it in run.items] == [0.0, 0.0, 1.0]
 
 
-def test_the_classifier_is_the_default_detector(art, tmp_path, monkeypatch):
-    import cg_gate.scoring
-
-    FakeClassifier.calls = []
-    monkeypatch.setattr(cg_gate.scoring, "RefusalClassifier", FakeClassifier)
+def test_the_classifier_is_the_default_detector(art, tmp_path, fake_classifier):
     res = _analyze(art, tmp_path / "d")
     assert res.exit_code == 0, res.output
     run = read_results(tmp_path / "d" / "results.json")
@@ -363,11 +361,9 @@ def test_a_run_without_the_default_model_falls_back_to_rules_and_says_so_once(ar
     assert [it.score for it in run.items] == [0.0, 0.0, 1.0]
 
 
-def test_merged_shards_name_the_refusal_detector_the_shards_used(art, tmp_path, monkeypatch):
-    import cg_gate.scoring
+def test_merged_shards_name_the_refusal_detector_the_shards_used(art, tmp_path, fake_classifier):
     from cg_gate.cli import cli
 
-    monkeypatch.setattr(cg_gate.scoring, "RefusalClassifier", FakeClassifier)
     files = []
     for i in (1, 2):
         res = CliRunner().invoke(cli, [
